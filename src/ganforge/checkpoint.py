@@ -1,0 +1,124 @@
+"""One save and one load helper for every checkpoint ganforge writes.
+
+A checkpoint is a single safetensors file: named tensors (model weights, optimiser state,
+RNG states) plus a JSON document in the header's metadata under the key "ganforge" (model
+names, z size, data shape, dataset, step counters, library versions). Writing is atomic.
+Nothing is ever unpickled from a user's file; legacy .pt/.pkl state dicts go through
+``torch.load(weights_only=True)``, which refuses code-running payloads.
+"""
+from __future__ import annotations
+
+import json
+import platform
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as st_load
+from safetensors.torch import save as st_save
+from torch import Tensor, nn
+
+from . import __version__
+from .errors import GanforgeError
+from .io import atomic_write_bytes
+
+FORMAT = "ganforge-checkpoint-1"
+
+
+def versions() -> dict[str, str]:
+    import torchvision
+
+    return {"ganforge": __version__, "torch": torch.__version__, "torchvision": torchvision.__version__,
+            "python": platform.python_version()}
+
+
+def save_checkpoint(path: Path | str, tensors: dict[str, Tensor], meta: dict[str, Any]) -> None:
+    meta = {"format": FORMAT, **meta, "versions": versions()}
+    # safetensors wants contiguous, unshared CPU tensors.
+    flat = {k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}
+    atomic_write_bytes(path, st_save(flat, metadata={"ganforge": json.dumps(meta)}))
+
+
+def load_checkpoint(path: Path | str) -> tuple[dict[str, Tensor], dict[str, Any]]:
+    """(tensors, metadata) of a ganforge checkpoint; GanforgeError if it is not a sound one."""
+    path = Path(path)
+    if not path.is_file():
+        raise GanforgeError(f"checkpoint {path} does not exist")
+    blob = path.read_bytes()
+    try:
+        tensors = st_load(blob)
+        header_len = int.from_bytes(blob[:8], "little")
+        header = json.loads(blob[8 : 8 + header_len])
+        meta = json.loads(header.get("__metadata__", {}).get("ganforge", "null"))
+    except (SafetensorError, ValueError, UnicodeDecodeError, TypeError) as exc:
+        raise GanforgeError(f"{path} is not a readable safetensors checkpoint ({exc})") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise GanforgeError(f"{path} is a safetensors file but not a ganforge checkpoint (no ganforge metadata)")
+    return tensors, meta
+
+
+def prefixed(prefix: str, tensors: dict[str, Tensor]) -> dict[str, Tensor]:
+    return {f"{prefix}.{k}": v for k, v in tensors.items()}
+
+
+def unprefixed(prefix: str, tensors: dict[str, Tensor]) -> dict[str, Tensor]:
+    n = len(prefix) + 1
+    return {k[n:]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
+
+
+def load_weights(model: nn.Module, state: dict[str, Tensor], what: str) -> None:
+    """``load_state_dict`` with a one-line error when shapes or names do not fit."""
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    extra = sorted(set(state) - set(own))
+    wrong = [k for k in own if k in state and own[k].shape != state[k].shape]
+    if missing or extra or wrong:
+        detail = (f"{len(missing)} missing, {len(extra)} unexpected, {len(wrong)} of the wrong shape"
+                  + (f" (e.g. {wrong[0]}: {tuple(state[wrong[0]].shape)} vs {tuple(own[wrong[0]].shape)})" if wrong else ""))
+        raise GanforgeError(f"{what} does not fit the model: {detail}")
+    model.load_state_dict(state)
+
+
+# ---- optimiser state as flat tensors + JSON --------------------------------------------
+
+
+def optimizer_tensors(opt: torch.optim.Optimizer) -> tuple[dict[str, Tensor], list[dict[str, Any]]]:
+    sd = opt.state_dict()
+    tensors = {}
+    for pid, state in sd["state"].items():
+        for key, value in state.items():
+            tensors[f"{pid}.{key}"] = value if torch.is_tensor(value) else torch.tensor(value)
+    return tensors, sd["param_groups"]
+
+
+def restore_optimizer(opt: torch.optim.Optimizer, tensors: dict[str, Tensor], groups: list[dict[str, Any]]) -> None:
+    state: dict[int, dict[str, Tensor]] = {}
+    for name, value in tensors.items():
+        pid, key = name.split(".", 1)
+        state.setdefault(int(pid), {})[key] = value
+    # JSON turns tuples (betas) into lists; Adam accepts either.
+    opt.load_state_dict({"state": state, "param_groups": groups})
+
+
+# ---- generators for later commands (sample, invert, ...) ---------------------------------
+
+
+def save_generator(path: Path | str, G: nn.Module, meta: dict[str, Any]) -> None:
+    save_checkpoint(path, prefixed("G", G.state_dict()), {"kind": "generator", **meta})
+
+
+def load_generator(path: Path | str, *, map_location: str | torch.device = "cpu") -> tuple[nn.Module, dict[str, Any]]:
+    """Rebuild a generator from a run folder, its generator.safetensors, or a training checkpoint."""
+    from .models import build_model
+
+    path = Path(path)
+    if path.is_dir():
+        path = path / "generator.safetensors"
+    tensors, meta = load_checkpoint(path)
+    try:
+        G = build_model(meta["generator"], role="G", shape=tuple(meta["shape"]), z_dim=int(meta["z_dim"]))
+    except KeyError as exc:
+        raise GanforgeError(f"{path}: checkpoint metadata lacks {exc}") from None
+    load_weights(G, unprefixed("G", tensors), f"{path}")
+    return G.to(map_location).eval(), meta

@@ -1,0 +1,84 @@
+"""Datasets held in memory as tensors, selected by name.
+
+Every loader returns a :class:`Dataset`: images as float32 tensors (N, C, H, W) scaled to
+[-1, 1] (or points (N, 2) for the 2-D toys), integer labels where the data has them, and one
+line saying where the data came from. Training draws batches by index from these tensors:
+there is no per-sample PIL or transform work in the loop.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional
+
+import torch
+from torch import Tensor
+
+from ..errors import GanforgeError
+from ..registry import Registry
+
+
+@dataclass
+class Dataset:
+    name: str
+    train: Tensor  # (N, C, H, W) in [-1, 1], or (N, 2) for toys
+    test: Tensor
+    source: str  # one line: where the data came from
+    train_labels: Optional[Tensor] = None  # (N,) int64
+    test_labels: Optional[Tensor] = None
+    extras: dict = field(default_factory=dict)  # e.g. mode centres of the toys
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.train.shape[1:])
+
+    def describe(self) -> str:
+        return f"{self.name}: {self.source}; {len(self.train):,} train / {len(self.test):,} test"
+
+    def limit(self, n: Optional[int]) -> "Dataset":
+        """The first ``n`` training items (a fixed, shuffled-at-load slice), for quick runs."""
+        if n is None or n >= len(self.train):
+            return self
+        labels = None if self.train_labels is None else self.train_labels[:n]
+        return Dataset(self.name, self.train[:n], self.test, f"{self.source} (first {n:,} train items)",
+                       labels, self.test_labels, self.extras)
+
+
+@dataclass(frozen=True)
+class DataOptions:
+    root: Optional[Path] = None  # --data-root
+    download: bool = False  # --download
+    image_size: int = 64  # CelebA-class side
+    seed: int = 0  # fixes random splits and synthetic data
+
+
+Loader = Callable[[DataOptions], Dataset]
+DATASETS: Registry[Loader] = Registry("dataset")
+
+
+def register_dataset(name: str, *, family: str, about: str, get: str):
+    """``get``: one line on how to obtain the full data, shown by ``ganforge data``."""
+    return DATASETS.register(name, family=family, about=about, get=get)
+
+
+def load_dataset(name: str, options: DataOptions = DataOptions()) -> Dataset:
+    return DATASETS[name](options)
+
+
+def to_unit_range(images_uint8: Tensor) -> Tensor:
+    """uint8 [0, 255] -> float32 [-1, 1]."""
+    return images_uint8.float().div_(127.5).sub_(1.0)
+
+
+def missing(what: str, how: str) -> GanforgeError:
+    return GanforgeError(f"{what} not found; {how}")
+
+
+def cache_dir() -> Path:
+    """Where unpacked or preprocessed data is kept ($GANFORGE_CACHE, else ~/.cache/ganforge)."""
+    return Path(os.environ.get("GANFORGE_CACHE", Path.home() / ".cache" / "ganforge"))
+
+
+def seeded_permutation(n: int, seed: int) -> Tensor:
+    return torch.randperm(n, generator=torch.Generator().manual_seed(seed))

@@ -1,0 +1,275 @@
+"""``train(config)``: epochs, logging, samples and checkpoints around ``gan_step``."""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Optional
+
+import torch
+from torch import Tensor
+
+from .. import plots
+from ..checkpoint import (load_checkpoint, optimizer_tensors, prefixed, restore_optimizer, save_checkpoint,
+                          save_generator, unprefixed, load_weights, versions)
+from ..data import DataOptions, load_dataset
+from ..errors import GanforgeError
+from ..io import atomic_write_json
+from ..losses import get_loss
+from ..models import build_model
+from .config import TrainConfig, resolve
+from .metrics import MetricsLog, first_non_finite
+from .step import GanParts, gan_step
+
+
+@dataclass
+class Position:
+    epoch: int = 0  # epochs completed
+    batch: int = 0  # batches done in the current epoch
+    iteration: int = 0  # batches done in all
+
+
+class Run:
+    """Paths of a run folder."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.config = root / "config.json"
+        self.metrics = root / "metrics.csv"
+        self.loss_plot = root / "loss.png"
+        self.samples = root / "samples"
+        self.checkpoints = root / "checkpoints"
+        self.last = self.checkpoints / "last.safetensors"
+        self.generator = root / "generator.safetensors"
+        self.summary = root / "summary.json"
+
+    def prepare(self) -> None:
+        try:
+            for d in (self.root, self.samples, self.checkpoints):
+                d.mkdir(parents=True, exist_ok=True)
+            probe = self.root / ".write-test"
+            probe.write_bytes(b"ok")
+            probe.unlink()
+        except OSError as exc:
+            raise GanforgeError(f"cannot write to output folder {self.root}: {exc.strerror or exc}") from None
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise GanforgeError(f"--device {name} asked for, but CUDA is not available here")
+    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise GanforgeError("--device mps asked for, but MPS is not available here")
+    return torch.device(name)
+
+
+def default_out(cfg: TrainConfig) -> str:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    return str(Path("runs") / f"{stamp}-{cfg.dataset}-{cfg.generator}-{cfg.discriminator}-{cfg.loss}-k{cfg.unroll_steps}")
+
+
+def epoch_order(n: int, seed: int, epoch: int) -> Tensor:
+    """The data order of one epoch: a function of seed and epoch only, so resume can rebuild it."""
+    return torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
+
+
+def _rng_tensors(data_rng: torch.Generator, device: torch.device) -> dict[str, Tensor]:
+    states = {"rng.torch": torch.get_rng_state(), "rng.data": data_rng.get_state()}
+    if device.type == "cuda":
+        states["rng.cuda"] = torch.cuda.get_rng_state(device)
+    return states
+
+
+def _restore_rng(tensors: dict[str, Tensor], data_rng: torch.Generator, device: torch.device) -> None:
+    torch.set_rng_state(tensors["rng.torch"])
+    data_rng.set_state(tensors["rng.data"])
+    if device.type == "cuda" and "rng.cuda" in tensors:
+        torch.cuda.set_rng_state(tensors["rng.cuda"], device)
+
+
+def _say(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def train(cfg: TrainConfig, *, resume: Optional[Path] = None) -> Path:
+    """Train a GAN as ``cfg`` says (or continue the run in folder ``resume``); returns the run folder."""
+    cfg = resolve(cfg)
+    cfg.out = cfg.out or default_out(cfg)
+    run = Run(Path(cfg.out))
+    if resume is None and run.root.exists() and any(run.root.iterdir()):
+        raise GanforgeError(f"output folder {run.root} already holds files; pass --resume {run.root} "
+                            "to continue it, or choose another --out")
+    state = None
+    if resume is not None:
+        state, meta = load_checkpoint(run.last)
+        if meta.get("kind") != "training":
+            raise GanforgeError(f"{run.last} is not a training checkpoint")
+    run.prepare()
+    device = pick_device(cfg.device)
+    torch.manual_seed(cfg.seed)
+    data_rng = torch.Generator().manual_seed(cfg.seed + 1)
+
+    data = load_dataset(cfg.dataset, DataOptions(
+        root=Path(cfg.data_root) if cfg.data_root else None, download=cfg.download,
+        image_size=cfg.image_size, seed=cfg.seed)).limit(cfg.limit)
+    _say(f"data: {data.describe()}")
+    n_batches = len(data.train) // cfg.batch_size
+    if n_batches == 0:
+        raise GanforgeError(f"-b {cfg.batch_size} is larger than the {len(data.train)} training items")
+
+    G = build_model(cfg.generator, role="G", shape=data.shape, z_dim=cfg.z_dim).to(device)
+    D = build_model(cfg.discriminator, role="D", shape=data.shape).to(device)
+    opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr_g, betas=(cfg.beta1, cfg.beta2))
+    opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr_d, betas=(cfg.beta1, cfg.beta2))
+    parts = GanParts(G, D, opt_g, opt_d, get_loss(cfg.loss), cfg.z_dim, cfg.real_label)
+
+    pos = Position()
+    if state is not None:
+        if meta.get("z_dim") != cfg.z_dim:
+            raise GanforgeError(f"latent size -z {cfg.z_dim} does not match the checkpoint's z = {meta.get('z_dim')}")
+        load_weights(G, unprefixed("G", state), f"{run.last} (generator)")
+        load_weights(D, unprefixed("D", state), f"{run.last} (discriminator)")
+        restore_optimizer(opt_g, unprefixed("opt_g", state), meta["opt_g_groups"])
+        restore_optimizer(opt_d, unprefixed("opt_d", state), meta["opt_d_groups"])
+        _restore_rng(state, data_rng, device)
+        pos = Position(**meta["position"])
+        _say(f"resuming {run.root} at epoch {pos.epoch + 1}, iteration {pos.iteration}")
+
+    atomic_write_json(run.config, {**cfg.to_dict(), "data_source": data.describe(), "device": str(device),
+                                   "iterations_per_epoch": n_batches, "versions": versions()})
+    train_x = data.train.to(device)
+    fixed_z = torch.randn(cfg.sample_count, cfg.z_dim, generator=torch.Generator().manual_seed(cfg.seed)).to(device)
+    centres = data.extras.get("centres")
+    log = MetricsLog(run.metrics, resume_at=pos.iteration)
+
+    def draw() -> Tensor:  # a fresh random batch, for look-ahead D steps
+        return train_x[torch.randint(len(train_x), (cfg.batch_size,), generator=data_rng).to(device)]
+
+    def checkpoint() -> None:
+        g_opt, g_groups = optimizer_tensors(opt_g)
+        d_opt, d_groups = optimizer_tensors(opt_d)
+        tensors = {**prefixed("G", G.state_dict()), **prefixed("D", D.state_dict()),
+                   **prefixed("opt_g", g_opt), **prefixed("opt_d", d_opt), **_rng_tensors(data_rng, device)}
+        save_checkpoint(run.last, tensors, {
+            "kind": "training", "position": vars(pos), "opt_g_groups": g_groups, "opt_d_groups": d_groups,
+            **_model_meta(cfg, data.shape)})
+
+    progress = _progress(cfg, n_batches)
+    vanish = VanishingWatch(cfg.vanish_threshold, cfg.vanish_patience)
+    started, start_iter = time.perf_counter(), pos.iteration
+    try:
+        for epoch in range(pos.epoch, cfg.epochs):
+            order = epoch_order(len(train_x), cfg.seed, epoch).to(device)
+            progress.reset(total=n_batches)
+            progress.set_description(f"epoch {epoch + 1}/{cfg.epochs}")
+            progress.update(pos.batch)
+            G.train(), D.train()
+            for b in range(pos.batch, n_batches):
+                real = train_x[order[b * cfg.batch_size:(b + 1) * cfg.batch_size]]
+                stats = gan_step(parts, real, d_steps=cfg.d_steps, g_steps=cfg.g_steps,
+                                 unroll_steps=cfg.unroll_steps, unroll_mode=cfg.unroll_mode, draw=draw)
+                pos.batch, pos.iteration = b + 1, pos.iteration + 1
+                log.append(pos.iteration, epoch + 1, stats)
+                progress.update(1)
+                last_of_epoch = b + 1 == n_batches
+                if pos.iteration % cfg.log_every == 0 or last_of_epoch:
+                    _check(log.flush(), progress, vanish, run)
+                if cfg.checkpoint_every and pos.iteration % cfg.checkpoint_every == 0 and not last_of_epoch:
+                    _check(log.flush(), progress, vanish, run)
+                    checkpoint()
+            pos.epoch, pos.batch = epoch + 1, 0
+            checkpoint()
+            _epoch_figures(run, G, fixed_z, centres, log, n_batches, pos.epoch, cfg)
+    finally:
+        progress.close()
+    save_generator(run.generator, G, {**_model_meta(cfg, data.shape), "epochs": pos.epoch,
+                                      "iterations": pos.iteration})
+    seconds = time.perf_counter() - started
+    per_epoch = seconds / max(1e-9, (pos.iteration - start_iter) / n_batches)
+    atomic_write_json(run.summary, {"epochs": pos.epoch, "iterations": pos.iteration, "seconds": round(seconds, 2),
+                                    "seconds_per_epoch": round(per_epoch, 2), "vanishing_warnings": vanish.warnings})
+    _say(f"done: {pos.epoch} epochs, {pos.iteration} iterations, {per_epoch:.1f} s/epoch")
+    print(f"outputs in {run.root}")
+    return run.root
+
+
+def _model_meta(cfg: TrainConfig, shape: tuple[int, ...]) -> dict:
+    return {"generator": cfg.generator, "discriminator": cfg.discriminator, "z_dim": cfg.z_dim,
+            "shape": list(shape), "dataset": cfg.dataset, "loss": cfg.loss}
+
+
+class VanishingWatch:
+    """Warns when G's gradient norm stays below ``threshold`` for ``patience`` iterations in a row."""
+
+    def __init__(self, threshold: float, patience: int):
+        self.threshold, self.patience = threshold, patience
+        self.streak, self.since, self.warned = 0, None, False
+        self.warnings: list[dict] = []
+
+    def update(self, rows: list[dict[str, float]]) -> Optional[str]:
+        message = None
+        for r in rows:
+            if r["g_grad_norm"] < self.threshold:
+                self.since = self.since if self.streak else int(r["iteration"])
+                self.streak += 1
+                if self.streak >= self.patience and not self.warned:
+                    self.warned = True
+                    self.warnings.append({"since_iteration": self.since, "threshold": self.threshold})
+                    message = (f"warning: vanishing gradients: G's gradient norm below {self.threshold:g} for "
+                               f"{self.streak} iterations since iteration {self.since}; try -l non_saturated, "
+                               "fewer -ds steps, -k unrolling or --real-label 0.9")
+            else:
+                self.streak, self.warned = 0, False
+        return message
+
+
+def _check(rows: list[dict[str, float]], progress, vanish: VanishingWatch, run: Run) -> None:
+    bad = first_non_finite(rows)
+    if bad is not None:
+        kept = f"last good checkpoint kept: {run.last}" if run.last.exists() else "no checkpoint had been written yet"
+        raise GanforgeError(f"loss became non-finite at iteration {int(bad['iteration'])} (d_loss={bad['d_loss']}, "
+                            f"g_loss={bad['g_loss']}); run stopped, {kept}")
+    if rows:
+        last = rows[-1]
+        progress.set_postfix(d=f"{last['d_loss']:.3f}", g=f"{last['g_loss']:.3f}",
+                             Dx=f"{last['d_real']:.2f}", DGz=f"{last['d_fake']:.2f}")
+    message = vanish.update(rows)
+    if message:
+        progress.write(message, file=sys.stderr)
+
+
+@torch.no_grad()
+def _epoch_figures(run: Run, G, fixed_z: Tensor, centres, log: MetricsLog, n_batches: int, epoch: int,
+                   cfg: TrainConfig) -> None:
+    G.eval()
+    samples = G(fixed_z)
+    G.train()
+    plots.save_samples(run.samples / f"epoch_{epoch:03d}.png", samples, centres, title=f"epoch {epoch}")
+    h = log.history
+    plots.loss_plot(run.loss_plot, [r["iteration"] for r in h], [r["g_loss"] for r in h],
+                    [r["d_loss"] for r in h], n_batches,
+                    title=f"{cfg.dataset}: {cfg.generator}/{cfg.discriminator}, {cfg.loss}, k={cfg.unroll_steps}")
+
+
+def _progress(cfg: TrainConfig, n_batches: int):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=n_batches, disable=cfg.quiet, file=sys.stderr, dynamic_ncols=True, leave=False)
+
+
+def load_run_config(root: Path) -> TrainConfig:
+    path = root / "config.json"
+    if not path.is_file():
+        raise GanforgeError(f"{root} is not a ganforge run folder (no config.json)")
+    try:
+        return TrainConfig.from_dict(json.loads(path.read_text()))
+    except (ValueError, TypeError) as exc:
+        raise GanforgeError(f"{path} is not a readable run configuration ({exc})") from None

@@ -1,0 +1,72 @@
+"""Per-iteration metrics: gathered on the device, written to CSV every few iterations.
+
+The CSV is the run's record. On resume it is cut back to the checkpoint's iteration, so a
+killed run never leaves duplicated or missing iterations.
+"""
+from __future__ import annotations
+
+import csv
+import math
+import os
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from ..io import atomic_write_text
+
+COLUMNS = ("iteration", "epoch", "d_loss", "g_loss", "d_real", "d_fake", "g_grad_norm")
+
+
+def read_metrics(path: Path, up_to: int | None = None) -> list[dict[str, float]]:
+    """Rows of a metrics CSV (up to iteration ``up_to``); a torn last line is ignored."""
+    rows: list[dict[str, float]] = []
+    if not path.exists():
+        return rows
+    with open(path, newline="") as f:
+        for rec in csv.DictReader(f):
+            try:
+                row = {k: float(rec[k]) for k in COLUMNS}
+            except (TypeError, ValueError, KeyError):
+                continue
+            if up_to is not None and row["iteration"] > up_to:
+                break
+            rows.append(row)
+    return rows
+
+
+class MetricsLog:
+    def __init__(self, path: Path, resume_at: int | None = None):
+        self.path = path
+        self.pending: list[tuple[int, int, Tensor]] = []
+        self.history = read_metrics(path, up_to=resume_at) if resume_at is not None else []
+        lines = [",".join(COLUMNS)] + [_format(r) for r in self.history]
+        atomic_write_text(path, "\n".join(lines) + "\n")
+
+    def append(self, iteration: int, epoch: int, stats: Tensor) -> None:
+        self.pending.append((iteration, epoch, stats))
+
+    def flush(self) -> list[dict[str, float]]:
+        """Move pending rows to the host (one sync) and to disk; returns them."""
+        if not self.pending:
+            return []
+        values = torch.stack([s for _, _, s in self.pending]).float().cpu().tolist()
+        rows = [dict(zip(COLUMNS, (it, ep, *v))) for (it, ep, _), v in zip(self.pending, values)]
+        self.pending.clear()
+        bad = next((i for i, r in enumerate(rows) if not all(math.isfinite(r[k]) for k in COLUMNS[2:])), None)
+        if bad is not None:
+            rows = rows[: bad + 1]  # keep the first non-finite row as evidence, nothing after it
+        with open(self.path, "a") as f:
+            f.write("".join(_format(r) + "\n" for r in rows))
+            f.flush()
+            os.fsync(f.fileno())
+        self.history.extend(rows)
+        return rows
+
+
+def _format(row: dict[str, float]) -> str:
+    return ",".join([str(int(row["iteration"])), str(int(row["epoch"]))] + [f"{row[k]:.6g}" for k in COLUMNS[2:]])
+
+
+def first_non_finite(rows: list[dict[str, float]]) -> dict[str, float] | None:
+    return next((r for r in rows if not all(math.isfinite(r[k]) for k in COLUMNS[2:])), None)

@@ -1,0 +1,168 @@
+"""The maths of one GAN training step, apart from the loop that runs it.
+
+Per real batch: ``d_steps`` discriminator updates, then ``g_steps`` generator updates. With
+``unroll_steps`` k > 0 each generator update looks k discriminator steps ahead, in one of two
+modes:
+
+- ``restore`` (the report's method): snapshot D's weights and its optimiser state, take k real
+  D steps on fresh batches, update G against that look-ahead D, then put D and its optimiser
+  back exactly as they were. G's gradient treats the look-ahead D as a constant.
+- ``differentiable`` (Metz et al. 2017): the k look-ahead updates are written as functions of
+  D's parameters and of G's samples, so G's gradient also flows back through how D would
+  react to G. The real D is never touched.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+from torch import Tensor, nn
+from torch.func import functional_call
+
+from ..losses import GanLoss
+
+
+@dataclass
+class GanParts:
+    G: nn.Module
+    D: nn.Module
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+    loss: GanLoss
+    z_dim: int
+    real_label: float = 1.0
+
+
+def sample_z(n: int, z_dim: int, device: torch.device | str) -> Tensor:
+    return torch.randn(n, z_dim, device=device)  # (B, z)
+
+
+def d_step(parts: GanParts, real: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """One discriminator update; returns (d_loss, real_logits, fake_logits), detached."""
+    G, D = parts.G, parts.D
+    with torch.no_grad():
+        fake = G(sample_z(len(real), parts.z_dim, real.device))
+    real_logits, fake_logits = D(real), D(fake)
+    loss = parts.loss.d(real_logits, fake_logits, parts.real_label)
+    parts.opt_d.zero_grad(set_to_none=True)
+    loss.backward()
+    parts.opt_d.step()
+    return loss.detach(), real_logits.detach(), fake_logits.detach()
+
+
+def _g_update(parts: GanParts, loss: Tensor) -> Tensor:
+    """Backpropagate into G only and step its optimiser; returns G's gradient norm."""
+    params = [p for p in parts.G.parameters() if p.requires_grad]
+    parts.opt_g.zero_grad(set_to_none=True)
+    loss.backward(inputs=params)
+    norm = torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None])
+    parts.opt_g.step()
+    return norm
+
+
+def g_step(parts: GanParts, batch_size: int, device: torch.device | str) -> tuple[Tensor, Tensor]:
+    """One plain generator update; returns (g_loss, G gradient norm)."""
+    fake_logits = parts.D(parts.G(sample_z(batch_size, parts.z_dim, device)))
+    loss = parts.loss.g(fake_logits)
+    return loss.detach(), _g_update(parts, loss)
+
+
+def g_step_unrolled_restore(parts: GanParts, k: int, draw: Callable[[], Tensor]) -> tuple[Tensor, Tensor]:
+    """The report's unrolling: k real look-ahead D steps, the G step, then D restored exactly."""
+    d_weights = copy.deepcopy(parts.D.state_dict())
+    d_opt_state = copy.deepcopy(parts.opt_d.state_dict())
+    batch = None
+    for _ in range(k):
+        batch = draw()
+        d_step(parts, batch)
+    loss, norm = g_step(parts, len(batch), batch.device)
+    parts.D.load_state_dict(d_weights)
+    parts.opt_d.load_state_dict(d_opt_state)
+    return loss, norm
+
+
+def _lookahead_update(opt: torch.optim.Optimizer, names: list[str], params: dict[str, Tensor],
+                      grads: tuple[Tensor, ...], moments: dict[str, list[Tensor]], step: int) -> dict[str, Tensor]:
+    """One differentiable optimiser step in the style of ``opt`` (Adam-family or SGD).
+
+    Adam's denominator is sqrt(v_hat + eps^2) rather than sqrt(v_hat) + eps: the same step for
+    any gradient of real size, but with a finite derivative where a gradient is exactly zero.
+    """
+    group = opt.param_groups[0]
+    lr = float(group["lr"])
+    if "betas" not in group:
+        return {n: params[n] - lr * g for n, g in zip(names, grads)}
+    b1, b2 = group["betas"]
+    eps = group["eps"]
+    new = {}
+    for n, g in zip(names, grads):
+        m, v = moments[n]
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g * g
+        moments[n] = [m, v]
+        m_hat = m / (1 - b1**step)
+        v_hat = v / (1 - b2**step)
+        new[n] = params[n] - lr * m_hat / torch.sqrt(v_hat + eps * eps)
+    return new
+
+
+def unrolled_g_loss(parts: GanParts, reals: list[Tensor], zs: list[Tensor], z_g: Tensor) -> Tensor:
+    """G's loss against D after len(reals) look-ahead steps, differentiable w.r.t. G (Metz et al.).
+
+    ``reals[i]`` and ``zs[i]`` feed look-ahead step i; ``z_g`` feeds the final G loss. D and its
+    optimiser are read, never written (BatchNorm buffers are copied).
+    """
+    G, D, opt = parts.G, parts.D, parts.opt_d
+    named = [(n, p) for n, p in D.named_parameters() if p.requires_grad]
+    names = [n for n, _ in named]
+    params = {n: p for n, p in named}
+    buffers = {n: b.clone() for n, b in D.named_buffers()}
+    by_param = {p: n for n, p in named}
+    moments, step = {}, 0
+    for p, n in by_param.items():
+        state = opt.state.get(p, {})
+        m = state.get("exp_avg", torch.zeros_like(p)).detach()
+        v = state.get("exp_avg_sq", torch.zeros_like(p)).detach()
+        moments[n] = [m, v]
+        step = max(step, int(state["step"])) if "step" in state else step
+
+    def d(x: Tensor, ps: dict[str, Tensor]) -> Tensor:
+        return functional_call(D, {**ps, **buffers}, (x,))
+
+    for i, (real, z) in enumerate(zip(reals, zs)):
+        fake = G(z)  # not detached: D's look-ahead depends on G
+        d_loss = parts.loss.d(d(real, params), d(fake, params), parts.real_label)
+        grads = torch.autograd.grad(d_loss, [params[n] for n in names], create_graph=True)
+        params = _lookahead_update(opt, names, params, grads, moments, step + i + 1)
+    return parts.loss.g(d(G(z_g), params))
+
+
+def g_step_unrolled_differentiable(parts: GanParts, k: int, draw: Callable[[], Tensor]) -> tuple[Tensor, Tensor]:
+    reals = [draw() for _ in range(k)]
+    device, n = reals[0].device, len(reals[0])
+    zs = [sample_z(n, parts.z_dim, device) for _ in range(k)]
+    loss = unrolled_g_loss(parts, reals, zs, sample_z(n, parts.z_dim, device))
+    return loss.detach(), _g_update(parts, loss)
+
+
+def gan_step(parts: GanParts, real: Tensor, *, d_steps: int = 1, g_steps: int = 1, unroll_steps: int = 0,
+             unroll_mode: str = "restore", draw: Callable[[], Tensor] | None = None) -> Tensor:
+    """One batch of training. Returns a detached tensor of
+    [d_loss, g_loss, mean D(x), mean D(G(z)), G gradient norm] (no host sync here)."""
+    for _ in range(d_steps):
+        d_loss, real_logits, fake_logits = d_step(parts, real)
+    for _ in range(g_steps):
+        if unroll_steps == 0:
+            g_loss, g_norm = g_step(parts, len(real), real.device)
+        elif unroll_mode == "restore":
+            g_loss, g_norm = g_step_unrolled_restore(parts, unroll_steps, draw)
+        else:
+            g_loss, g_norm = g_step_unrolled_differentiable(parts, unroll_steps, draw)
+    d_real = torch.sigmoid(real_logits).mean()
+    d_fake = torch.sigmoid(fake_logits).mean()
+    return torch.stack([d_loss, g_loss, d_real, d_fake, g_norm.to(d_loss)])
+
+
+STAT_NAMES = ("d_loss", "g_loss", "d_real", "d_fake", "g_grad_norm")
