@@ -119,6 +119,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         for key, value in given.items():
             if key == "out" and Path(value) == root:
                 continue
+            if key == "z_dim" and cfg.z_dim != value:
+                raise GanforgeError(f"latent size -z {value} does not match the checkpoint in {root} (z = {cfg.z_dim})")
             if key not in RESUMABLE and getattr(cfg, key) != value:
                 raise GanforgeError(f"--{key.replace('_', '-')} {value} differs from the run being resumed "
                                     f"({getattr(cfg, key)}); only -e, --device and logging options may change")

@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from ..errors import GanforgeError
 from ..io import atomic_write_bytes
 from .registry import DataOptions, Dataset, cache_dir, missing, register_dataset, seeded_permutation, to_unit_range
 
@@ -48,11 +49,14 @@ def _find_layout(root: Path) -> tuple[list[Path], list[Path], str]:
 
 def load_image(path: Path, size: int, channels: int = 3) -> Tensor:
     """One image file -> (channels, size, size) uint8, centre-cropped to a square and resized."""
-    from torchvision.io import ImageReadMode, decode_image
+    from PIL import Image
     from torchvision.transforms.v2 import functional as TF
 
-    mode = ImageReadMode.RGB if channels == 3 else ImageReadMode.GRAY
-    img = decode_image(str(path), mode=mode)  # (C, H, W) uint8
+    try:
+        with Image.open(path) as im:
+            img = TF.pil_to_tensor(im.convert("RGB" if channels == 3 else "L"))  # (C, H, W) uint8
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise GanforgeError(f"cannot read image {path}: {exc}") from None
     side = min(img.shape[-2:])
     img = TF.center_crop(img, [side, side])
     return TF.resize(img, [size, size], antialias=True)
@@ -61,8 +65,17 @@ def load_image(path: Path, size: int, channels: int = 3) -> Tensor:
 def _load_files(files: list[Path], size: int) -> Tensor:
     if not files:
         return torch.empty(0, 3, size, size, dtype=torch.uint8)
+    def read(path: Path) -> Tensor | None:
+        try:
+            return load_image(path, size)
+        except GanforgeError as exc:
+            print(f"ganforge: skipping {exc}", file=sys.stderr)
+            return None
+
     with ThreadPoolExecutor(max_workers=4) as pool:  # decoding releases the GIL
-        images = list(pool.map(lambda p: load_image(p, size), files))
+        images = [x for x in pool.map(read, files) if x is not None]
+    if not images:
+        return torch.empty(0, 3, size, size, dtype=torch.uint8)
     return torch.stack(images)  # (N, 3, size, size)
 
 

@@ -112,7 +112,6 @@ def train(cfg: TrainConfig, *, resume: Optional[Path] = None) -> Path:
         state, meta = load_checkpoint(run.last)
         if meta.get("kind") != "training":
             raise GanforgeError(f"{run.last} is not a training checkpoint")
-    run.prepare()
     device = pick_device(cfg.device)
     torch.manual_seed(cfg.seed)
     data_rng = torch.Generator().manual_seed(cfg.seed + 1)
@@ -130,6 +129,7 @@ def train(cfg: TrainConfig, *, resume: Optional[Path] = None) -> Path:
     opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr_g, betas=(cfg.beta1, cfg.beta2))
     opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr_d, betas=(cfg.beta1, cfg.beta2))
     parts = GanParts(G, D, opt_g, opt_d, get_loss(cfg.loss), cfg.z_dim, cfg.real_label)
+    run.prepare()  # only now: bad options or missing data leave no folder behind
 
     pos = Position()
     if state is not None:

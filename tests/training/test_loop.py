@@ -1,0 +1,86 @@
+"""The training loop's guards: non-finite losses, vanishing gradients, unwritable output."""
+import os
+
+import pytest
+import torch
+
+import ganforge.training.loop as loop
+from ganforge.checkpoint import load_checkpoint
+from ganforge.cli import main
+from ganforge.training.loop import VanishingWatch
+from ganforge.training.metrics import read_metrics
+
+RING = ["train", "--dataset", "ring", "-b", "1000", "--limit", "5000", "-q", "--log-every", "2"]
+
+
+def _patch_step(monkeypatch, at: int, value: float, column: int):
+    real_step, calls = loop.gan_step, {"n": 0}
+
+    def step(*a, **kw):
+        stats = real_step(*a, **kw)
+        calls["n"] += 1
+        if calls["n"] >= at:
+            stats = stats.clone()
+            stats[column] = value
+        return stats
+
+    monkeypatch.setattr(loop, "gan_step", step)
+
+
+def test_nan_loss_stops_cleanly_and_keeps_last_good_checkpoint(tmp_path, monkeypatch, capsys):
+    run = tmp_path / "run"
+    _patch_step(monkeypatch, at=8, value=float("nan"), column=1)  # g_loss NaN in epoch 2 (5 iterations/epoch)
+    assert main(RING + ["-e", "3", "-o", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert "loss became non-finite at iteration 8" in err and "last good checkpoint kept" in err
+    _, meta = load_checkpoint(run / "checkpoints" / "last.safetensors")
+    assert meta["position"]["iteration"] == 5  # end of epoch 1, before the NaN
+    rows = read_metrics(run / "metrics.csv")
+    assert [int(r["iteration"]) for r in rows] == list(range(1, 9))  # the NaN row is kept as evidence
+    assert not (run / "generator.safetensors").exists()
+
+    monkeypatch.undo()
+    assert main(["train", "--resume", str(run), "-q"]) == 0
+    rows = read_metrics(run / "metrics.csv")
+    assert [int(r["iteration"]) for r in rows] == list(range(1, 16))  # cut back at 5, then continued
+    assert all(r["g_loss"] == r["g_loss"] for r in rows)  # no NaN left
+
+
+def test_vanishing_gradients_are_reported(tmp_path, monkeypatch, capsys):
+    _patch_step(monkeypatch, at=3, value=1e-7, column=4)
+    assert main(RING + ["-e", "2", "-o", str(tmp_path / "r"), "--vanish-patience", "4"]) == 0
+    err = capsys.readouterr().err
+    assert err.count("warning: vanishing gradients") == 1
+    assert "since iteration 3" in err
+
+
+def test_vanishing_watch_counts_streaks():
+    w = VanishingWatch(1e-3, 3)
+    rows = [{"iteration": i, "g_grad_norm": g} for i, g in enumerate([1, 0, 0, 1, 0, 0, 0, 0], 1)]
+    assert w.update(rows[:4]) is None
+    message = w.update(rows[4:])
+    assert message and "since iteration 5" in message and w.warnings == [{"since_iteration": 5, "threshold": 1e-3}]
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write into read-only folders")
+def test_unwritable_output_folder_fails_before_training(tmp_path, capsys):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    assert main(RING + ["-e", "1", "-o", str(ro / "run")]) == 2
+    assert "cannot write to output folder" in capsys.readouterr().err
+
+
+def test_output_path_that_is_a_file_fails_before_training(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert main(RING + ["-e", "1", "-o", str(blocker / "run")]) == 2
+    assert "cannot write to output folder" in capsys.readouterr().err
+    assert blocker.read_text() == "x"
+
+
+def test_epoch_order_depends_only_on_seed_and_epoch():
+    a = loop.epoch_order(100, 3, 7)
+    assert torch.equal(a, loop.epoch_order(100, 3, 7))
+    assert not torch.equal(a, loop.epoch_order(100, 3, 8))
+    assert sorted(a.tolist()) == list(range(100))
