@@ -173,3 +173,12 @@ def test_report_celeb_command_line_runs_verbatim_on_an_image_folder(tmp_path, ca
     assert steps == {2}  # -ds 2 real D steps; the k=2 look-ahead steps were all undone
     steps = {int(v) for k, v in tensors.items() if k.startswith("opt_g.") and k.endswith(".step")}
     assert steps == {5}
+
+
+def test_data_command_lists_sources_and_sizes(capsys):
+    assert main(["data"]) == 0
+    out = capsys.readouterr().out
+    assert "8,000 train / 2,000 test: bundled real MNIST sample" in out
+    assert "50,000 train / 10,000 test" in out  # ring and grid
+    assert "apt-get install dataset-fashion-mnist" in out
+    assert "missing: CelebA (no --data-root given)" in out

@@ -148,16 +148,18 @@ def cmd_models(args: argparse.Namespace) -> int:
 def cmd_data(args: argparse.Namespace) -> int:
     from .data import DATASETS, DataOptions, load_dataset
 
-    rows = []
+    options = DataOptions(root=Path(args.data_root) if args.data_root else None)
+    width = max(len(n) for n in DATASETS.names())
     for e in DATASETS:
         try:
-            d = load_dataset(e.name, DataOptions(root=Path(args.data_root) if args.data_root else None))
-            status = f"{len(d.train):,} / {len(d.test):,}"
-            source = d.source
+            d = load_dataset(e.name, options)
+            status = f"{len(d.train):,} train / {len(d.test):,} test: {d.source}"
         except GanforgeError as exc:
-            status, source = "missing", str(exc)
-        rows.append((e.name, status, source, e.meta["get"]))
-    _table(("dataset", "train / test", "source", "full data"), rows)
+            status = f"missing: {exc}"
+        print(f"{e.name:<{width}}  {e.meta['about']}")
+        print(f"{'':<{width}}  {status}")
+        if e.meta["get"] != "synthetic":
+            print(f"{'':<{width}}  full data: {e.meta['get']}")
     return 0
 
 

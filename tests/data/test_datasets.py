@@ -137,3 +137,22 @@ def test_toys(name, modes, std, extent):
 
 def test_registry_names():
     assert set(DATASETS.names()) == {"mnist", "fashion", "celeb", "stacked-mnist", "ring", "grid"}
+
+
+def test_mnist_from_torchvision_layout(tmp_path):
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 20), ("t10k", 5)):
+        for kind, arr in (("images-idx3", rng.integers(0, 256, (n, 28, 28))), ("labels-idx1", np.arange(n) % 10)):
+            gz = raw / f"{split}-{kind}-ubyte.gz"
+            _write_idx(gz, arr)
+            (raw / gz.stem).write_bytes(gzip.decompress(gz.read_bytes()))
+    d = load_dataset("mnist", DataOptions(root=tmp_path))
+    assert d.train.shape == (20, 1, 28, 28) and d.test.shape == (5, 1, 28, 28)
+    assert "torchvision MNIST" in d.source
+
+
+def test_mnist_root_without_files_says_how_to_get_them(tmp_path):
+    with pytest.raises(GanforgeError, match="--download"):
+        load_dataset("mnist", DataOptions(root=tmp_path))
