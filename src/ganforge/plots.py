@@ -36,13 +36,13 @@ def loss_plot(path: Path, iterations: Sequence[int], g_loss: Sequence[float], d_
     _save(fig, path)
 
 
-def image_grid(path: Path, images: Tensor, nrow: int = 8) -> None:
+def image_grid(path: Path, images: Tensor, nrow: int = 8, padding: int = 2) -> None:
     """Images in [-1, 1], (N, C, H, W), as one PNG grid."""
     from torchvision.utils import save_image
 
     buf = io.BytesIO()
     save_image(images.detach().float().cpu(), buf, format="png", nrow=nrow, normalize=True,
-               value_range=(-1, 1), padding=2)
+               value_range=(-1, 1), padding=padding)
     atomic_write_bytes(path, buf.getvalue())
 
 
@@ -71,3 +71,45 @@ def save_samples(path: Path, samples: Tensor, centres: Optional[Tensor] = None, 
         image_grid(path, samples, nrow=int(max(1, round(len(samples) ** 0.5))))
 
 
+
+
+def restart_curves(path: Path, losses: Tensor, chosen: int, title: Optional[str] = None) -> None:
+    """Inversion loss against iterations, one line per restart, the chosen one marked (the report's figures)."""
+    fig, ax = plt.subplots(figsize=(5.5, 3.5))
+    curves = losses.detach().float().cpu()
+    for j, curve in enumerate(curves):
+        best = j == chosen
+        ax.plot(curve, linewidth=2.2 if best else 0.9, alpha=1.0 if best else 0.7, zorder=3 if best else 2,
+                label=f"restart {j}" + (" (chosen)" if best else ""))
+    ax.set_yscale("log")
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("MSE(G(z), x)")
+    if title:
+        ax.set_title(title)
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    _save(fig, path)
+
+
+def image_table(path: Path, images: Tensor, *, col_titles: Sequence[str] = (), row_titles: Sequence[str] = (),
+                cell: float = 1.0) -> None:
+    """A table of images (R, K, C, H, W) in [-1, 1], with column and row titles, like the report's tables."""
+    imgs = images.detach().float().cpu().clamp(-1, 1).add(1).div(2).numpy()
+    r, k = imgs.shape[:2]
+    fig, axes = plt.subplots(r, k, figsize=(cell * k + (1.2 if row_titles else 0.2), cell * r + 0.4), squeeze=False)
+    for i in range(r):
+        for j in range(k):
+            ax = axes[i][j]
+            img = imgs[i, j]
+            if img.shape[0] == 1:
+                ax.imshow(img[0], cmap="gray", vmin=0, vmax=1)
+            else:
+                ax.imshow(img.transpose(1, 2, 0))
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if i == 0 and j < len(col_titles):
+                ax.set_title(col_titles[j], fontsize=8)
+            if j == 0 and i < len(row_titles):
+                ax.set_ylabel(row_titles[i], fontsize=8, rotation=0, ha="right", va="center")
+    fig.subplots_adjust(wspace=0.05, hspace=0.05)
+    _save(fig, path)

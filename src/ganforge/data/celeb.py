@@ -14,6 +14,7 @@ import torch
 from torch import Tensor
 
 from ..errors import GanforgeError
+from ..images import load_image
 from ..io import atomic_write_bytes
 from .registry import DataOptions, Dataset, cache_dir, missing, register_dataset, seeded_permutation, to_unit_range
 
@@ -45,21 +46,6 @@ def _find_layout(root: Path) -> tuple[list[Path], list[Path], str]:
     test = sorted(files[i] for i in order[:n_test])
     train = [files[i] for i in order[n_test:]]
     return train, test, f"image folder {root} ({len(files):,} images, {TEST_SHARE:.0%} held out)"
-
-
-def load_image(path: Path, size: int, channels: int = 3) -> Tensor:
-    """One image file -> (channels, size, size) uint8, centre-cropped to a square and resized."""
-    from PIL import Image
-    from torchvision.transforms.v2 import functional as TF
-
-    try:
-        with Image.open(path) as im:
-            img = TF.pil_to_tensor(im.convert("RGB" if channels == 3 else "L"))  # (C, H, W) uint8
-    except (OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise GanforgeError(f"cannot read image {path}: {exc}") from None
-    side = min(img.shape[-2:])
-    img = TF.center_crop(img, [side, side])
-    return TF.resize(img, [size, size], antialias=True)
 
 
 def _load_files(files: list[Path], size: int) -> Tensor:

@@ -1,0 +1,37 @@
+"""The ``ganforge`` command line. Each subcommand is a thin layer over a library function."""
+from __future__ import annotations
+
+import sys
+from typing import Optional, Sequence
+
+from .. import __version__
+from ..errors import GanforgeError
+from . import info, latent, train
+from .common import Parser
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="ganforge", description="Train, invert and evaluate GANs and autoencoders on small images.")
+    parser.add_argument("--version", action="version", version=f"ganforge {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser, metavar="COMMAND")
+    train.add_parser(sub)
+    latent.add_parsers(sub)
+    info.add_parsers(sub)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except GanforgeError as exc:
+        print(f"ganforge: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("ganforge: interrupted; the last checkpoint is kept", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,85 @@
+"""``ganforge train``."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..errors import GanforgeError
+from .common import finite_float, int_at_least, registry_type
+
+# Options that may change when a run is resumed; everything else must stay as the run had it.
+RESUMABLE = {"epochs", "device", "quiet", "log_every", "checkpoint_every", "vanish_threshold", "vanish_patience"}
+
+
+def add_parser(sub) -> None:
+    from ..data import DATASETS
+    from ..losses import LOSSES
+    from ..models import MODELS
+    from ..training.config import UNROLL_MODES
+
+    p = sub.add_parser("train", help="train a GAN (the report's ex2.py flags work as they are)",
+                       description="Train a GAN. Options left out take the dataset's defaults.",
+                       argument_default=argparse.SUPPRESS)
+    p.add_argument("--dataset", type=registry_type(DATASETS),
+                   help=f"dataset, case-insensitive: {', '.join(DATASETS.names())} (default mnist)")
+    p.add_argument("-g", "--generator", type=registry_type(MODELS), help="generator model (see `ganforge models`)")
+    p.add_argument("-d", "--discriminator", type=registry_type(MODELS), help="discriminator model")
+    p.add_argument("-l", "--loss", type=registry_type(LOSSES), help=f"loss: {', '.join(LOSSES.names())} "
+                   "(default non_saturated)")
+    p.add_argument("-k", "--unroll-steps", type=int_at_least(0), help="unrolling steps k (default 0: off)")
+    p.add_argument("--unroll-mode", choices=UNROLL_MODES,
+                   help="restore: the report's look-ahead-and-restore (default); differentiable: Metz et al.")
+    p.add_argument("-gs", "--g-steps", type=int_at_least(1), help="generator steps per batch (default 1)")
+    p.add_argument("-ds", "--d-steps", type=int_at_least(1), help="discriminator steps per batch (default 1)")
+    p.add_argument("-e", "--epochs", type=int_at_least(1), help="epochs (default 10)")
+    p.add_argument("-b", "--batch-size", type=int_at_least(1), help="batch size (default: 64 MNIST, 128 CelebA)")
+    p.add_argument("-z", "--z-dim", type=int_at_least(1), help="latent size (default: the generator's)")
+    p.add_argument("--lr-g", type=finite_float, help="generator learning rate (default 2e-4; CelebA 1e-4)")
+    p.add_argument("--lr-d", type=finite_float, help="discriminator learning rate (default 2e-4; CelebA 4e-4)")
+    p.add_argument("--beta1", type=finite_float, help="Adam beta1 (default 0.5)")
+    p.add_argument("--beta2", type=finite_float, help="Adam beta2 (default 0.999)")
+    p.add_argument("--real-label", type=finite_float,
+                   help="target for real images, one-sided label smoothing (default 1.0; CelebA 0.9)")
+    p.add_argument("--seed", type=int, help="random seed (default 0)")
+    p.add_argument("-o", "--out", help="run folder (default runs/<time>-<dataset>-<G>-<D>-<loss>-k<k>)")
+    p.add_argument("--resume", metavar="RUN", help="continue the run in folder RUN from its last checkpoint; "
+                   "only -e, --device and logging options may change")
+    p.add_argument("--device", help="auto (default), cpu, cuda, cuda:N or mps")
+    p.add_argument("--data-root", help="folder holding the dataset (torchvision's layout, or images for celeb)")
+    p.add_argument("--download", action="store_true", help="download MNIST/Fashion-MNIST through torchvision")
+    p.add_argument("--image-size", type=int_at_least(16), help="CelebA image side (default 64)")
+    p.add_argument("--limit", type=int_at_least(1), help="train on the first N training images only")
+    p.add_argument("--log-every", type=int_at_least(1),
+                   help="iterations between metric flushes to CSV and progress bar (default 50)")
+    p.add_argument("--checkpoint-every", type=int_at_least(0),
+                   help="also checkpoint every N iterations (default 0: at the end of each epoch)")
+    p.add_argument("--vanish-threshold", type=finite_float,
+                   help="G gradient norm below which gradients count as vanishing (default 1e-3)")
+    p.add_argument("--vanish-patience", type=int_at_least(1),
+                   help="iterations in a row below the threshold before warning (default 100)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_train)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from ..training import TrainConfig, train
+    from ..training.loop import load_run_config
+
+    given = {k: v for k, v in vars(args).items() if k not in ("func", "command", "resume")}
+    if getattr(args, "resume", None):
+        root = Path(args.resume)
+        cfg = load_run_config(root)
+        for key, value in given.items():
+            if key == "out" and Path(value) == root:
+                continue
+            if key == "z_dim" and cfg.z_dim != value:
+                raise GanforgeError(f"latent size -z {value} does not match the checkpoint in {root} (z = {cfg.z_dim})")
+            if key not in RESUMABLE and getattr(cfg, key) != value:
+                raise GanforgeError(f"--{key.replace('_', '-')} {value} differs from the run being resumed "
+                                    f"({getattr(cfg, key)}); only -e, --device and logging options may change")
+            setattr(cfg, key, value)
+        cfg.out = str(root)
+        train(cfg, resume=root)
+    else:
+        train(TrainConfig(**given))
+    return 0

@@ -1,0 +1,89 @@
+"""Opening a trained generator from whatever the user hands in, without running their code.
+
+Accepted: a run folder (its generator.safetensors), a ganforge safetensors checkpoint, or a
+legacy PyTorch state dict (.pt/.pth/.pkl) read with ``torch.load(weights_only=True)``, which
+refuses any pickle that would build objects other than tensors and plain containers. A
+legacy file has no metadata, so its model name and latent size come from the caller.
+"""
+from __future__ import annotations
+
+import pickle
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+from torch import Tensor, nn
+
+from .checkpoint import load_checkpoint, load_weights, unprefixed
+from .errors import GanforgeError
+from .models import MODELS, build_model, default_shape
+
+LEGACY_SUFFIXES = {".pt", ".pth", ".pkl", ".bin"}
+
+
+@dataclass
+class OpenedGenerator:
+    G: nn.Module  # in eval mode, parameters frozen
+    z_dim: int
+    shape: tuple[int, ...]  # (C, H, W)
+    model: str
+    dataset: Optional[str]
+    source: str
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def open_generator(spec: str | Path, *, model: Optional[str] = None, z_dim: Optional[int] = None,
+                   dataset: Optional[str] = None, device: str | torch.device = "cpu") -> OpenedGenerator:
+    path = Path(spec)
+    if path.is_dir():
+        path = path / "generator.safetensors"
+        if not path.exists():
+            raise GanforgeError(f"{spec} holds no generator.safetensors (is it a finished run folder?)")
+    if not path.is_file():
+        raise GanforgeError(f"generator {spec} does not exist")
+    if path.suffix.lower() in LEGACY_SUFFIXES:
+        opened = _open_legacy(path, model, z_dim, dataset)
+    else:
+        tensors, meta = load_checkpoint(path)
+        try:
+            name, zd, shape = meta["generator"], int(meta["z_dim"]), tuple(int(s) for s in meta["shape"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise GanforgeError(f"{path}: checkpoint metadata lacks or garbles {exc}") from None
+        if z_dim is not None and z_dim != zd:
+            raise GanforgeError(f"latent size -z {z_dim} does not match the checkpoint {path} (z = {zd})")
+        if name not in MODELS:
+            raise GanforgeError(f"{path} names an unknown model {name!r}")
+        G = build_model(name, role="G", shape=shape, z_dim=zd)
+        load_weights(G, unprefixed("G", tensors), str(path))
+        opened = OpenedGenerator(G, zd, shape, MODELS.canonical(name), meta.get("dataset"), str(path), meta)
+    opened.G = opened.G.to(device).eval().requires_grad_(False)
+    return opened
+
+
+def _open_legacy(path: Path, model: Optional[str], z_dim: Optional[int], dataset: Optional[str]) -> OpenedGenerator:
+    if model is None:
+        raise GanforgeError(f"{path} is a plain state dict without metadata; say which model it is with --model "
+                            "(and -z if not the model's default)")
+    entry = MODELS.entry(model)
+    if entry.meta["role"] != "G":
+        raise GanforgeError(f"--model {entry.name} is not a generator")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "not plain weights"
+        raise GanforgeError(f"refused to load {path}: it is not a plain weights file and loading it could run "
+                            f"code ({first[:120]})") from None
+    except (RuntimeError, EOFError, OSError, ValueError) as exc:
+        raise GanforgeError(f"{path} is not a readable PyTorch weights file ({str(exc).splitlines()[0][:120]})") from None
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not all(isinstance(v, Tensor) for v in state.values()):
+        raise GanforgeError(f"{path} does not hold a state dict of tensors")
+    shape = default_shape(entry.meta["family"])
+    if dataset == "stacked-mnist" or (dataset == "celeb" and shape[0] != 3):
+        shape = (3, *shape[1:])
+    zd = z_dim or entry.meta["default_z"]
+    G = build_model(entry.name, role="G", shape=shape, z_dim=zd)
+    load_weights(G, {k.removeprefix("module."): v for k, v in state.items()}, str(path))
+    return OpenedGenerator(G, zd, shape, entry.name, dataset, str(path))

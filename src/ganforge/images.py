@@ -1,0 +1,65 @@
+"""Image files in and out: user images become tensors shaped like a generator's output."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from .errors import GanforgeError
+
+MAX_PIXELS = 50_000_000  # larger files are refused before decoding, not after
+
+
+def load_image(path: Path | str, size: int | tuple[int, int], channels: int = 3) -> Tensor:
+    """An image file -> (channels, H, W) uint8, centre-cropped to the target's aspect and resized.
+
+    Any mode (grey, RGB, RGBA, palette) is converted; an unreadable file is a GanforgeError.
+    """
+    from PIL import Image
+    from torchvision.transforms.v2 import functional as TF
+
+    h, w = (size, size) if isinstance(size, int) else size
+    try:
+        with Image.open(path) as im:
+            if im.width * im.height > MAX_PIXELS:
+                raise GanforgeError(f"image {path} is {im.width}x{im.height}, larger than ganforge reads")
+            img = TF.pil_to_tensor(im.convert("RGB" if channels == 3 else "L"))  # (C, H, W) uint8
+    except GanforgeError:
+        raise
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise GanforgeError(f"cannot read image {path}: {exc}") from None
+    ih, iw = img.shape[-2:]
+    if ih * w != iw * h:  # crop to the target's aspect ratio around the centre
+        ch, cw = (ih, ih * w // h) if iw * h > ih * w else (iw * h // w, iw)
+        img = TF.center_crop(img, [ch, cw])
+    if tuple(img.shape[-2:]) != (h, w):
+        img = TF.resize(img, [h, w], antialias=True)
+    return img
+
+
+def read_images(paths: list[str | Path], shape: tuple[int, ...]) -> Tensor:
+    """Image files -> (N, C, H, W) float in [-1, 1], converted to ``shape`` with a one-line notice."""
+    from PIL import Image
+
+    c, h, w = shape
+    out = []
+    for p in paths:
+        try:
+            with Image.open(p) as im:
+                size, mode = im.size, im.mode
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+            raise GanforgeError(f"cannot read image {p}: {exc}") from None
+        expected = "L" if c == 1 else "RGB"
+        if size != (w, h) or mode != expected:
+            print(f"note: {p} is {size[0]}x{size[1]} {mode}; converted to {expected} {w}x{h}", file=sys.stderr)
+        out.append(load_image(p, (h, w), c))
+    return torch.stack(out).float().div_(127.5).sub_(1.0)
+
+
+def save_png(path: Path, image: Tensor) -> None:
+    """One image in [-1, 1], (C, H, W), as a PNG (written atomically)."""
+    from .plots import image_grid
+
+    image_grid(path, image[None], nrow=1, padding=0)

@@ -1,0 +1,35 @@
+"""Drawing latents and images, with BigGAN's truncation trick."""
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+import torch
+from torch import Tensor, nn
+
+from .errors import GanforgeError
+
+
+def truncated_normal(n: int, z_dim: int, psi: Optional[float] = None, *,
+                     generator: Optional[torch.Generator] = None) -> Tensor:
+    """(n, z_dim) from N(0, I), each component with |z| > psi drawn again until none is left."""
+    z = torch.randn(n, z_dim, generator=generator)
+    if psi is None or math.isinf(psi):
+        return z
+    if not psi > 0:
+        raise GanforgeError(f"--truncation must be > 0, got {psi}")
+    while True:
+        out = z.abs() > psi
+        k = int(out.sum())
+        if k == 0:
+            return z
+        z[out] = torch.randn(k, generator=generator)
+
+
+@torch.no_grad()
+def sample(G: nn.Module, n: int, z_dim: int, *, psi: Optional[float] = None, seed: int = 0,
+           device: str | torch.device = "cpu") -> tuple[Tensor, Tensor]:
+    """(images (n, C, H, W), latents (n, z)) from a generator in eval mode."""
+    z = truncated_normal(n, z_dim, psi, generator=torch.Generator().manual_seed(seed)).to(device)
+    G.eval()
+    return G(z), z
