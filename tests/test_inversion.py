@@ -144,3 +144,30 @@ def test_truncation_redraws_large_components():
                        torch.randn(4, 3, generator=torch.Generator().manual_seed(1)))
     with pytest.raises(GanforgeError):
         truncated_normal(2, 2, 0.0)
+
+
+def test_pruned_restarts_continue_only_the_best():
+    G = tiny_generator()
+    images = G(torch.randn(3, 4, generator=torch.Generator().manual_seed(4)))
+    full = invert(G, images, restarts=5, iters=60, seed=3)
+    pruned = invert(G, images, restarts=5, iters=60, seed=3, prune_after=0.25)
+    # Up to the pruning point (iteration 15) both runs are the same.
+    assert torch.allclose(full.losses[:, :, :15], pruned.losses[:, :, :15])
+    # Afterwards exactly one restart per image goes on: the best one at iteration 14.
+    alive = torch.isfinite(pruned.losses[:, :, 15:]).all(-1)
+    assert alive.sum(1).tolist() == [1, 1, 1]
+    assert torch.equal(alive.float().argmax(1), full.losses[:, :, 14].argmin(1))
+    assert torch.equal(pruned.best, alive.float().argmax(1))
+    # The survivor's trajectory matches its trajectory in the full run.
+    for i, j in enumerate(pruned.best.tolist()):
+        assert torch.allclose(pruned.losses[i, j], full.losses[i, j], rtol=1e-4, atol=1e-7)
+    assert torch.allclose(pruned.z, full.z_all[torch.arange(3), pruned.best], atol=1e-5)
+
+
+def test_pruning_with_per_image_masks():
+    G = tiny_generator()
+    images = G(torch.randn(2, 4))
+    g = torch.Generator().manual_seed(0)
+    hidden = torch.stack([make_mask("pepper", (8, 8), generator=g) for _ in range(2)])
+    result = invert(G, apply_mask(images, hidden), restarts=3, iters=20, mask=hidden, prune_after=0.5)
+    assert result.reconstructions.shape == (2, 1, 8, 8) and torch.isfinite(result.final.min(1).values).all()

@@ -41,15 +41,21 @@ def masked_mse(x: Tensor, target: Tensor, visible: Optional[Tensor]) -> Tensor:
 
 def invert(G: nn.Module, images: Tensor, *, restarts: int = 5, iters: int = 500, optimizer: str = "adam",
            lr: Optional[float] = None, prior: float = 0.0, mask: Optional[Tensor] = None,
-           seed: int = 0, z_init: Optional[Tensor] = None, z_dim: Optional[int] = None) -> InversionResult:
+           seed: int = 0, z_init: Optional[Tensor] = None, z_dim: Optional[int] = None,
+           prune_after: Optional[float] = None) -> InversionResult:
     """Invert ``G`` on ``images`` (N, C, H, W) in [-1, 1].
 
     mask: bool, True = hidden, shape (H, W) or (N, H, W); hidden pixels do not enter the loss.
     prior: weight of mean(z^2), pulling latents towards the typical set of N(0, I).
     z_init: (N, S, z) starting latents; otherwise drawn from N(0, I) with ``seed``.
+    prune_after: a fraction of ``iters``; from there on only each image's best restart so far
+    continues (the others' trajectories end there, as NaN). Restarts cost about
+    ``prune_after * S + (1 - prune_after)`` single runs instead of ``S``.
     """
     if restarts < 1 or iters < 0:
         raise GanforgeError(f"need restarts >= 1 and iterations >= 0, got {restarts} and {iters}")
+    if prune_after is not None and not 0 <= prune_after <= 1:
+        raise GanforgeError(f"prune_after must be a fraction in [0, 1], got {prune_after}")
     if optimizer not in OPTIMIZERS:
         raise GanforgeError(f"unknown optimizer {optimizer!r}; valid: {', '.join(OPTIMIZERS)}")
     lr = DEFAULT_LR[optimizer] if lr is None else lr
@@ -70,22 +76,38 @@ def invert(G: nn.Module, images: Tensor, *, restarts: int = 5, iters: int = 500,
     flags = [p.requires_grad for p in G.parameters()]
     G.requires_grad_(False)
     z = z_init.reshape(n * s, z_dim).clone().requires_grad_(True)  # (N*S, z)
-    opt = torch.optim.Adam([z], lr=lr) if optimizer == "adam" else torch.optim.SGD([z], lr=lr)
-    losses = torch.empty(n * s, iters, device=device)
+    opt = _optimizer(optimizer, z, lr)
+    losses = torch.full((n * s, iters), float("nan"), device=device)
+    rows = torch.arange(n * s, device=device)  # which (image, restart) each row of z still is
+    prune_at = None if prune_after is None or s == 1 else max(1, round(prune_after * iters))
+    pruned_final = torch.full((n * s,), float("inf"), device=device)
+    z_final = z.detach().clone()
     try:
         for t in range(iters):
-            err = masked_mse(G(z), target, visible)  # (N*S,)
+            if t == prune_at:
+                # Keep each image's best restart so far; the others stop here with their current loss.
+                pruned_final[rows] = err.detach()
+                z_final[rows] = z.detach()
+                keep = err.detach().view(n, s).argmin(1) + torch.arange(n, device=device) * s  # (N,)
+                z, opt = _select_rows(z, opt, keep, optimizer, lr)
+                target = target[keep]
+                visible = None if visible is None or visible.shape[0] == 1 else visible[keep]
+                rows = rows[keep]
+            err = masked_mse(G(z), target, visible)  # (rows,)
             total = err + prior * (z**2).mean(1) if prior else err
             opt.zero_grad(set_to_none=True)
             total.sum().backward()
             opt.step()
-            losses[:, t] = err.detach()
+            losses[rows, t] = err.detach()
         with torch.no_grad():
-            final = masked_mse(G(z), target, visible)  # (N*S,)
+            final = pruned_final.clone()
+            final[rows] = masked_mse(G(z), target, visible)
+            z_final[rows] = z.detach()
     finally:
         for p, f in zip(G.parameters(), flags):
             p.requires_grad_(f)
         G.train(was_training)
+    z = z_final
     final = final.view(n, s)
     best = final.argmin(1)  # (N,)
     z_all = z.detach().view(n, s, z_dim)
@@ -95,6 +117,21 @@ def invert(G: nn.Module, images: Tensor, *, restarts: int = 5, iters: int = 500,
         recon = G(z_best)
         G.train(was_training)
     return InversionResult(z_best, recon, best, final, losses.view(n, s, iters), z_all, z_init)
+
+
+def _optimizer(kind: str, z: Tensor, lr: float) -> torch.optim.Optimizer:
+    return torch.optim.Adam([z], lr=lr) if kind == "adam" else torch.optim.SGD([z], lr=lr)
+
+
+def _select_rows(z: Tensor, opt: torch.optim.Optimizer, keep: Tensor, kind: str, lr: float):
+    """A new latent holding rows ``keep`` of ``z``, with the optimiser state of those rows."""
+    new = z.detach()[keep].clone().requires_grad_(True)
+    new_opt = _optimizer(kind, new, lr)
+    old_state = opt.state.get(z, {})
+    if old_state:
+        new_opt.state[new] = {k: (v[keep].clone() if torch.is_tensor(v) and v.dim() > 0 else v)
+                              for k, v in old_state.items()}
+    return new, new_opt
 
 
 def _latent_size(G: nn.Module) -> int:

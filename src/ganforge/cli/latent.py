@@ -86,6 +86,8 @@ def _inversion_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--optimizer", choices=OPTIMIZERS, default="adam", help="adam (default) or sgd (the report's)")
     p.add_argument("--lr", type=finite_float, help="learning rate (adam 0.05, sgd 1.0)")
     p.add_argument("--prior", type=finite_float, default=0.0, help="weight of mean(z^2) in the loss (0)")
+    p.add_argument("--prune-after", type=finite_float, metavar="FRACTION",
+                   help="after this share of the iterations, continue only each image's best restart")
 
 
 # ---- shared steps ---------------------------------------------------------------------
@@ -164,7 +166,7 @@ def _invert(gen, images: Tensor, args, mask: Optional[Tensor] = None):
     from ..inversion import invert
 
     return invert(gen.G, images, restarts=args.restarts, iters=args.iters, optimizer=args.optimizer, lr=args.lr,
-                  prior=args.prior, mask=mask, seed=args.seed, z_dim=gen.z_dim)
+                  prior=args.prior, mask=mask, seed=args.seed, z_dim=gen.z_dim, prune_after=args.prune_after)
 
 
 def _write_json(path: Path, obj) -> None:
