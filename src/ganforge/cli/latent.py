@@ -95,7 +95,7 @@ def _inversion_args(p: argparse.ArgumentParser) -> None:
 
 def _open(args):
     from ..generators import open_generator
-    from ..training.loop import pick_device
+    from ..training.runstate import pick_device
 
     device = pick_device(args.device)
     return open_generator(args.generator, model=args.model, z_dim=args.z_dim, dataset=args.dataset,

@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 import sys
 import time
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Optional
@@ -13,8 +12,7 @@ import torch
 from torch import Tensor
 
 from .. import plots
-from ..checkpoint import (load_checkpoint, optimizer_tensors, prefixed, restore_optimizer, save_checkpoint,
-                          save_generator, unprefixed, load_weights, versions)
+from ..checkpoint import save_generator, versions
 from ..data import DataOptions, load_dataset
 from ..errors import GanforgeError
 from ..io import atomic_write_json
@@ -22,81 +20,13 @@ from ..losses import get_loss
 from ..models import build_model
 from .config import TrainConfig, resolve
 from .metrics import MetricsLog, first_non_finite
+from .runstate import Position, Run, epoch_order, pick_device, restore_state, save_state, say
 from .step import GanParts, gan_step
-
-
-@dataclass
-class Position:
-    epoch: int = 0  # epochs completed
-    batch: int = 0  # batches done in the current epoch
-    iteration: int = 0  # batches done in all
-
-
-class Run:
-    """Paths of a run folder."""
-
-    def __init__(self, root: Path):
-        self.root = root
-        self.config = root / "config.json"
-        self.metrics = root / "metrics.csv"
-        self.loss_plot = root / "loss.png"
-        self.samples = root / "samples"
-        self.checkpoints = root / "checkpoints"
-        self.last = self.checkpoints / "last.safetensors"
-        self.generator = root / "generator.safetensors"
-        self.summary = root / "summary.json"
-
-    def prepare(self) -> None:
-        try:
-            for d in (self.root, self.samples, self.checkpoints):
-                d.mkdir(parents=True, exist_ok=True)
-            probe = self.root / ".write-test"
-            probe.write_bytes(b"ok")
-            probe.unlink()
-        except OSError as exc:
-            raise GanforgeError(f"cannot write to output folder {self.root}: {exc.strerror or exc}") from None
-
-
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise GanforgeError(f"--device {name} asked for, but CUDA is not available here")
-    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise GanforgeError("--device mps asked for, but MPS is not available here")
-    return torch.device(name)
 
 
 def default_out(cfg: TrainConfig) -> str:
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     return str(Path("runs") / f"{stamp}-{cfg.dataset}-{cfg.generator}-{cfg.discriminator}-{cfg.loss}-k{cfg.unroll_steps}")
-
-
-def epoch_order(n: int, seed: int, epoch: int) -> Tensor:
-    """The data order of one epoch: a function of seed and epoch only, so resume can rebuild it."""
-    return torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
-
-
-def _rng_tensors(data_rng: torch.Generator, device: torch.device) -> dict[str, Tensor]:
-    states = {"rng.torch": torch.get_rng_state(), "rng.data": data_rng.get_state()}
-    if device.type == "cuda":
-        states["rng.cuda"] = torch.cuda.get_rng_state(device)
-    return states
-
-
-def _restore_rng(tensors: dict[str, Tensor], data_rng: torch.Generator, device: torch.device) -> None:
-    torch.set_rng_state(tensors["rng.torch"])
-    data_rng.set_state(tensors["rng.data"])
-    if device.type == "cuda" and "rng.cuda" in tensors:
-        torch.cuda.set_rng_state(tensors["rng.cuda"], device)
-
-
-def _say(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
 
 
 def train(cfg: TrainConfig, *, resume: Optional[Path] = None) -> Path:
@@ -107,11 +37,8 @@ def train(cfg: TrainConfig, *, resume: Optional[Path] = None) -> Path:
     if resume is None and run.root.exists() and any(run.root.iterdir()):
         raise GanforgeError(f"output folder {run.root} already holds files; pass --resume {run.root} "
                             "to continue it, or choose another --out")
-    state = None
-    if resume is not None:
-        state, meta = load_checkpoint(run.last)
-        if meta.get("kind") != "training":
-            raise GanforgeError(f"{run.last} is not a training checkpoint")
+    if resume is not None and not run.last.is_file():
+        raise GanforgeError(f"{run.root} has no checkpoint to resume from ({run.last} is missing)")
     device = pick_device(cfg.device)
     torch.manual_seed(cfg.seed)
     data_rng = torch.Generator().manual_seed(cfg.seed + 1)
@@ -119,7 +46,7 @@ def train(cfg: TrainConfig, *, resume: Optional[Path] = None) -> Path:
     data = load_dataset(cfg.dataset, DataOptions(
         root=Path(cfg.data_root) if cfg.data_root else None, download=cfg.download,
         image_size=cfg.image_size, seed=cfg.seed)).limit(cfg.limit)
-    _say(f"data: {data.describe()}")
+    say(f"data: {data.describe()}")
     n_batches = len(data.train) // cfg.batch_size
     if n_batches == 0:
         raise GanforgeError(f"-b {cfg.batch_size} is larger than the {len(data.train)} training items")
@@ -131,17 +58,13 @@ def train(cfg: TrainConfig, *, resume: Optional[Path] = None) -> Path:
     parts = GanParts(G, D, opt_g, opt_d, get_loss(cfg.loss), cfg.z_dim, cfg.real_label)
     run.prepare()  # only now: bad options or missing data leave no folder behind
 
+    modules, optimizers = {"G": G, "D": D}, {"opt_g": opt_g, "opt_d": opt_d}
     pos = Position()
-    if state is not None:
+    if resume is not None:
+        pos, meta = restore_state(run.last, modules=modules, optimizers=optimizers, data_rng=data_rng, device=device)
         if meta.get("z_dim") != cfg.z_dim:
             raise GanforgeError(f"latent size -z {cfg.z_dim} does not match the checkpoint's z = {meta.get('z_dim')}")
-        load_weights(G, unprefixed("G", state), f"{run.last} (generator)")
-        load_weights(D, unprefixed("D", state), f"{run.last} (discriminator)")
-        restore_optimizer(opt_g, unprefixed("opt_g", state), meta["opt_g_groups"])
-        restore_optimizer(opt_d, unprefixed("opt_d", state), meta["opt_d_groups"])
-        _restore_rng(state, data_rng, device)
-        pos = Position(**meta["position"])
-        _say(f"resuming {run.root} at epoch {pos.epoch + 1}, iteration {pos.iteration}")
+        say(f"resuming {run.root} at epoch {pos.epoch + 1}, iteration {pos.iteration}")
 
     atomic_write_json(run.config, {**cfg.to_dict(), "data_source": data.describe(), "device": str(device),
                                    "iterations_per_epoch": n_batches, "versions": versions()})
@@ -154,13 +77,8 @@ def train(cfg: TrainConfig, *, resume: Optional[Path] = None) -> Path:
         return train_x[torch.randint(len(train_x), (cfg.batch_size,), generator=data_rng).to(device)]
 
     def checkpoint() -> None:
-        g_opt, g_groups = optimizer_tensors(opt_g)
-        d_opt, d_groups = optimizer_tensors(opt_d)
-        tensors = {**prefixed("G", G.state_dict()), **prefixed("D", D.state_dict()),
-                   **prefixed("opt_g", g_opt), **prefixed("opt_d", d_opt), **_rng_tensors(data_rng, device)}
-        save_checkpoint(run.last, tensors, {
-            "kind": "training", "position": vars(pos), "opt_g_groups": g_groups, "opt_d_groups": d_groups,
-            **_model_meta(cfg, data.shape)})
+        save_state(run.last, modules=modules, optimizers=optimizers, data_rng=data_rng, device=device, pos=pos,
+                   meta=_model_meta(cfg, data.shape))
 
     progress = _progress(cfg, n_batches)
     vanish = VanishingWatch(cfg.vanish_threshold, cfg.vanish_patience)
@@ -196,7 +114,7 @@ def train(cfg: TrainConfig, *, resume: Optional[Path] = None) -> Path:
     per_epoch = seconds / max(1e-9, (pos.iteration - start_iter) / n_batches)
     atomic_write_json(run.summary, {"epochs": pos.epoch, "iterations": pos.iteration, "seconds": round(seconds, 2),
                                     "seconds_per_epoch": round(per_epoch, 2), "vanishing_warnings": vanish.warnings})
-    _say(f"done: {pos.epoch} epochs, {pos.iteration} iterations, {per_epoch:.1f} s/epoch")
+    say(f"done: {pos.epoch} epochs, {pos.iteration} iterations, {per_epoch:.1f} s/epoch")
     print(f"outputs in {run.root}")
     return run.root
 

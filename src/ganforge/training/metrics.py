@@ -9,16 +9,18 @@ import csv
 import math
 import os
 from pathlib import Path
+from typing import Sequence
 
 import torch
 from torch import Tensor
 
 from ..io import atomic_write_text
 
-COLUMNS = ("iteration", "epoch", "d_loss", "g_loss", "d_real", "d_fake", "g_grad_norm")
+GAN_STATS = ("d_loss", "g_loss", "d_real", "d_fake", "g_grad_norm")
+COLUMNS = ("iteration", "epoch", *GAN_STATS)
 
 
-def read_metrics(path: Path, up_to: int | None = None) -> list[dict[str, float]]:
+def read_metrics(path: Path, up_to: int | None = None, columns: Sequence[str] = COLUMNS) -> list[dict[str, float]]:
     """Rows of a metrics CSV (up to iteration ``up_to``); a torn last line is ignored."""
     rows: list[dict[str, float]] = []
     if not path.exists():
@@ -26,7 +28,7 @@ def read_metrics(path: Path, up_to: int | None = None) -> list[dict[str, float]]
     with open(path, newline="") as f:
         for rec in csv.DictReader(f):
             try:
-                row = {k: float(rec[k]) for k in COLUMNS}
+                row = {k: float(rec[k]) for k in columns}
             except (TypeError, ValueError, KeyError):
                 continue
             if up_to is not None and row["iteration"] > up_to:
@@ -36,11 +38,13 @@ def read_metrics(path: Path, up_to: int | None = None) -> list[dict[str, float]]
 
 
 class MetricsLog:
-    def __init__(self, path: Path, resume_at: int | None = None):
+    def __init__(self, path: Path, resume_at: int | None = None, stats: Sequence[str] = GAN_STATS):
         self.path = path
+        self.stats = tuple(stats)
+        self.columns = ("iteration", "epoch", *self.stats)
         self.pending: list[tuple[int, int, Tensor]] = []
-        self.history = read_metrics(path, up_to=resume_at) if resume_at is not None else []
-        lines = [",".join(COLUMNS)] + [_format(r) for r in self.history]
+        self.history = read_metrics(path, resume_at, self.columns) if resume_at is not None else []
+        lines = [",".join(self.columns)] + [self._format(r) for r in self.history]
         atomic_write_text(path, "\n".join(lines) + "\n")
 
     def append(self, iteration: int, epoch: int, stats: Tensor) -> None:
@@ -51,22 +55,25 @@ class MetricsLog:
         if not self.pending:
             return []
         values = torch.stack([s for _, _, s in self.pending]).float().cpu().tolist()
-        rows = [dict(zip(COLUMNS, (it, ep, *v))) for (it, ep, _), v in zip(self.pending, values)]
+        rows = [dict(zip(self.columns, (it, ep, *v))) for (it, ep, _), v in zip(self.pending, values)]
         self.pending.clear()
-        bad = next((i for i, r in enumerate(rows) if not all(math.isfinite(r[k]) for k in COLUMNS[2:])), None)
+        bad = next((i for i, r in enumerate(rows) if not _finite(r, self.stats)), None)
         if bad is not None:
             rows = rows[: bad + 1]  # keep the first non-finite row as evidence, nothing after it
         with open(self.path, "a") as f:
-            f.write("".join(_format(r) + "\n" for r in rows))
+            f.write("".join(self._format(r) + "\n" for r in rows))
             f.flush()
             os.fsync(f.fileno())
         self.history.extend(rows)
         return rows
 
+    def _format(self, row: dict[str, float]) -> str:
+        return ",".join([str(int(row["iteration"])), str(int(row["epoch"]))] + [f"{row[k]:.6g}" for k in self.stats])
 
-def _format(row: dict[str, float]) -> str:
-    return ",".join([str(int(row["iteration"])), str(int(row["epoch"]))] + [f"{row[k]:.6g}" for k in COLUMNS[2:]])
+
+def _finite(row: dict[str, float], stats: Sequence[str]) -> bool:
+    return all(math.isfinite(row[k]) for k in stats)
 
 
 def first_non_finite(rows: list[dict[str, float]]) -> dict[str, float] | None:
-    return next((r for r in rows if not all(math.isfinite(r[k]) for k in COLUMNS[2:])), None)
+    return next((r for r in rows if not _finite(r, [k for k in r if k not in ("iteration", "epoch")])), None)
