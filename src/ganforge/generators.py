@@ -10,7 +10,7 @@ from __future__ import annotations
 import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import torch
 from torch import Tensor, nn
@@ -31,6 +31,18 @@ class OpenedGenerator:
     dataset: Optional[str]
     source: str
     meta: dict[str, Any] = field(default_factory=dict)
+    encoder: Optional[Callable[[Tensor], Tensor]] = None  # images -> z, for autoencoders
+
+
+class _Decoder(nn.Module):
+    """An autoencoder's decoder seen as a generator z -> image."""
+
+    def __init__(self, ae: nn.Module):
+        super().__init__()
+        self.ae = ae
+
+    def forward(self, z: Tensor) -> Tensor:
+        return self.ae.decode(z)
 
 
 def open_generator(spec: str | Path, *, model: Optional[str] = None, z_dim: Optional[int] = None,
@@ -46,6 +58,8 @@ def open_generator(spec: str | Path, *, model: Optional[str] = None, z_dim: Opti
         opened = _open_legacy(path, model, z_dim, dataset)
     else:
         tensors, meta = load_checkpoint(path)
+        if meta.get("kind") == "autoencoder":
+            return _open_autoencoder(path, tensors, meta, z_dim, device)
         try:
             name, zd, shape = meta["generator"], int(meta["z_dim"]), tuple(int(s) for s in meta["shape"])
         except (KeyError, TypeError, ValueError) as exc:
@@ -87,3 +101,22 @@ def _open_legacy(path: Path, model: Optional[str], z_dim: Optional[int], dataset
     G = build_model(entry.name, role="G", shape=shape, z_dim=zd)
     load_weights(G, {k.removeprefix("module."): v for k, v in state.items()}, str(path))
     return OpenedGenerator(G, zd, shape, entry.name, dataset, str(path))
+
+
+def _open_autoencoder(path: Path, tensors: dict[str, Tensor], meta: dict[str, Any], z_dim: Optional[int],
+                      device) -> OpenedGenerator:
+    try:
+        name, zd, shape = meta["model"], int(meta["z_dim"]), tuple(int(s) for s in meta["shape"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise GanforgeError(f"{path}: autoencoder metadata lacks or garbles {exc}") from None
+    if z_dim is not None and z_dim != zd:
+        raise GanforgeError(f"latent size -z {z_dim} does not match the checkpoint {path} (z = {zd})")
+    ae = build_model(name, role="AE", shape=shape, z_dim=zd)
+    load_weights(ae, unprefixed("AE", tensors), str(path))
+    ae = ae.to(device).eval().requires_grad_(False)
+
+    @torch.no_grad()
+    def encode(x: Tensor) -> Tensor:
+        return ae.encode(x.to(next(ae.parameters()).device))
+
+    return OpenedGenerator(_Decoder(ae), zd, shape, name, meta.get("dataset"), str(path), meta, encoder=encode)

@@ -9,6 +9,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import torch  # noqa: E402
 from torch import Tensor  # noqa: E402
 
 from .io import atomic_write_bytes  # noqa: E402
@@ -112,4 +113,35 @@ def image_table(path: Path, images: Tensor, *, col_titles: Sequence[str] = (), r
             if j == 0 and i < len(row_titles):
                 ax.set_ylabel(row_titles[i], fontsize=8, rotation=0, ha="right", va="center")
     fig.subplots_adjust(wspace=0.05, hspace=0.05)
+    _save(fig, path)
+
+
+def latent_cdf(path: Path, values: Tensor, reference: Tensor, title: Optional[str] = None) -> None:
+    """Empirical CDF of latent values against that of N(0, 1) samples (the report's CDF table)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig, ax = plt.subplots(figsize=(4.5, 3.2))
+    for data, label, colour in ((reference, "N(0, 1) samples", "tab:blue"), (values, "latent z", "tab:red")):
+        x = data.detach().float().flatten().sort().values
+        ax.plot(x.numpy(), (torch.arange(1, len(x) + 1) / len(x)).numpy(), color=colour, label=label, linewidth=1.2)
+    ax.set_xlim(-4, 4)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("value")
+    ax.set_ylabel("CDF")
+    if title:
+        ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    _save(fig, path)
+
+
+def ae_losses(path: Path, iterations: Sequence[int], series: dict[str, Sequence[float]], iters_per_epoch: int) -> None:
+    """The autoencoder's losses on a log axis against iterations (the report's figure)."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for name, values in series.items():
+        ax.plot(iterations, values, label=name, linewidth=0.8)
+    ax.set_yscale("log")
+    ax.set_xlabel(f"# of iterations, 1 epoch = {iters_per_epoch} iterations")
+    ax.set_ylabel("loss")
+    ax.legend()
+    ax.grid(alpha=0.3)
     _save(fig, path)

@@ -39,6 +39,10 @@ def test_every_model_maps_its_data_shape(name):
         assert out.shape == (3, *shape)
         if len(shape) == 3:  # image generators end in tanh
             assert out.abs().max() <= 1.0
+    elif meta["role"] == "AE":
+        model = build_model(name, role="AE", shape=shape, z_dim=meta["default_z"])
+        recon, z = model(torch.randn(3, *shape))
+        assert recon.shape == (3, *shape) and z.shape == (3, meta["default_z"])
     else:
         model = build_model(name, role="D", shape=shape)
         assert model(torch.randn(3, *shape)).shape == (3,)

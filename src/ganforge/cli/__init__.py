@@ -15,6 +15,7 @@ def build_parser() -> Parser:
     parser.add_argument("--version", action="version", version=f"ganforge {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser, metavar="COMMAND")
     train.add_parser(sub)
+    train.add_ae_parser(sub)
     latent.add_parsers(sub)
     info.add_parsers(sub)
     return parser

@@ -300,13 +300,14 @@ def cmd_interpolate(args) -> int:
     second, names_b = _resolve_refs(gen, args, args.b)
     out = _out(args, "interpolate")
 
-    def encode(x: Tensor) -> Tensor:
-        return _invert(gen, x.to(device), args).z
+    def encode(x: Tensor) -> Tensor:  # an autoencoder's encoder, or GAN inversion
+        return gen.encoder(x) if gen.encoder is not None else _invert(gen, x.to(device), args).z
 
     result = interpolate(gen.G, encode, first, second, alphas, spherical=args.slerp)
     rows = [f"{a} -> {b}" for a, b in zip(names_b, names_a)]
     image_table(out / "interpolation.png", result.rows, col_titles=[f"a={a:g}" for a in alphas], row_titles=rows)
     _write_json(out / "results.json", {"generator": gen.source, "alphas": list(alphas), "slerp": args.slerp,
+                                       "latents_from": "encoder" if gen.encoder is not None else "inversion",
                                        "formula": "G(a*z1 + (1-a)*z2); z1 from --a, z2 from --b",
                                        "pairs": [{"a": x, "b": y} for x, y in zip(names_a, names_b)]})
     print(f"outputs in {out}")

@@ -83,3 +83,61 @@ def cmd_train(args: argparse.Namespace) -> int:
     else:
         train(TrainConfig(**given))
     return 0
+
+
+def add_ae_parser(sub) -> None:
+    from ..data import DATASETS
+    from ..models import MODELS
+    from ..training.ae import LATENT_REGS, MOMENTS_OVER
+
+    p = sub.add_parser("train-ae", help="train the report's autoencoder, optionally moment-matching z to N(0, 1)",
+                       description="Train an autoencoder. --latent-reg moments adds factor * MSE([mean, variance, "
+                       "kurtosis] of z, [0, 1, 3]) to the image MSE.", argument_default=argparse.SUPPRESS)
+    p.add_argument("--dataset", type=registry_type(DATASETS), help="dataset (default mnist)")
+    p.add_argument("--model", type=registry_type(MODELS), help="AE (28x28, default) or AE64")
+    p.add_argument("-e", "--epochs", type=int_at_least(1), help="epochs (default 20)")
+    p.add_argument("-b", "--batch-size", type=int_at_least(2), help="batch size (default 64)")
+    p.add_argument("-z", "--z-dim", type=int_at_least(1), help="latent size (default 100)")
+    p.add_argument("--lr", type=finite_float, help="Adam learning rate (default 1e-3)")
+    p.add_argument("--latent-reg", choices=LATENT_REGS, help="none (default) or moments")
+    p.add_argument("--moments-over", choices=MOMENTS_OVER,
+                   help="dims: per latent dimension over the batch, then averaged (default); all: pooled values")
+    p.add_argument("--factor-start", type=finite_float, help="z-term weight in epoch 1 (default 0.001)")
+    p.add_argument("--factor-growth", type=finite_float, help="its growth per epoch (default 2)")
+    p.add_argument("--factor-cap", type=finite_float, help="its maximum (default 2.048, reached in epoch 12)")
+    p.add_argument("--seed", type=int, help="random seed (default 0)")
+    p.add_argument("-o", "--out", help="run folder (default runs/<time>-ae-<dataset>-<reg>)")
+    p.add_argument("--resume", metavar="RUN", help="continue the run in folder RUN; only -e may change")
+    p.add_argument("--device", help="auto (default), cpu, cuda, cuda:N or mps")
+    p.add_argument("--data-root", help="folder holding the dataset")
+    p.add_argument("--download", action="store_true", help="download MNIST/Fashion-MNIST through torchvision")
+    p.add_argument("--image-size", type=int_at_least(16), help="CelebA image side (default 64)")
+    p.add_argument("--limit", type=int_at_least(1), help="train on the first N training images only")
+    p.add_argument("--log-every", type=int_at_least(1), help="iterations between metric flushes (default 50)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_train_ae)
+
+
+def cmd_train_ae(args: argparse.Namespace) -> int:
+    import json
+
+    from ..training.ae import AEConfig, train_ae
+
+    given = {k: v for k, v in vars(args).items() if k not in ("func", "command", "resume")}
+    if getattr(args, "resume", None):
+        root = Path(args.resume)
+        path = root / "config.json"
+        if not path.is_file():
+            raise GanforgeError(f"{root} is not a ganforge run folder (no config.json)")
+        saved = json.loads(path.read_text())
+        cfg = AEConfig(**{k: v for k, v in saved.items() if k in AEConfig.__dataclass_fields__})
+        for key, value in given.items():
+            if key not in RESUMABLE | {"out"} and getattr(cfg, key) != value:
+                raise GanforgeError(f"--{key.replace('_', '-')} {value} differs from the run being resumed "
+                                    f"({getattr(cfg, key)}); only -e, --device and logging options may change")
+            setattr(cfg, key, value)
+        cfg.out = str(root)
+        train_ae(cfg, resume=root)
+    else:
+        train_ae(AEConfig(**given))
+    return 0

@@ -24,7 +24,7 @@ FAMILY_SHAPES = {
 
 
 def register_model(name: str, *, role: str, family: str, default_z: int | None = None, about: str = ""):
-    assert role in ("G", "D") and family in FAMILY_SHAPES
+    assert role in ("G", "D", "AE") and family in FAMILY_SHAPES
     return MODELS.register(name, role=role, family=family, default_z=default_z, about=about)
 
 
@@ -43,14 +43,14 @@ def build_model(name: str, *, role: str, shape: tuple[int, ...], z_dim: int | No
     """Build a registered model, checking its role and that it fits the data shape."""
     entry = MODELS.entry(name)
     if entry.meta["role"] != role:
-        kind = "generator" if role == "G" else "discriminator"
+        kind = {"G": "generator", "D": "discriminator", "AE": "autoencoder"}[role]
         valid = [e.name for e in MODELS if e.meta["role"] == role]
         raise GanforgeError(f"model {entry.name} is not a {kind}; {kind}s: {', '.join(valid)}")
     family = entry.meta["family"]
     if family_of_shape(tuple(shape)) != family:
         dims = "x".join(map(str, shape))
         raise GanforgeError(f"model {entry.name} takes {FAMILY_SHAPES[family]}, but the data is {dims}")
-    if role == "G":
+    if role in ("G", "AE"):
         return entry.obj(z_dim=z_dim, shape=tuple(shape))
     return entry.obj(shape=tuple(shape))
 

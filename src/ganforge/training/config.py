@@ -80,9 +80,9 @@ def resolve(cfg: TrainConfig) -> TrainConfig:
     cfg.discriminator = MODELS.canonical(cfg.discriminator)
     g_meta, d_meta = MODELS.entry(cfg.generator).meta, MODELS.entry(cfg.discriminator).meta
     if g_meta["role"] != "G":
-        raise GanforgeError(f"-g {cfg.generator} is a discriminator; generators: {_names('G')}")
+        raise GanforgeError(f"-g {cfg.generator} is not a generator; generators: {_names('G')}")
     if d_meta["role"] != "D":
-        raise GanforgeError(f"-d {cfg.discriminator} is a generator; discriminators: {_names('D')}")
+        raise GanforgeError(f"-d {cfg.discriminator} is not a discriminator; discriminators: {_names('D')}")
     family = DATASETS.entry(cfg.dataset).meta["family"]
     for name, meta in ((cfg.generator, g_meta), (cfg.discriminator, d_meta)):
         if meta["family"] != family:
