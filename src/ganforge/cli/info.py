@@ -23,7 +23,7 @@ def cmd_models(args: argparse.Namespace) -> int:
     for e in MODELS:
         shape = default_shape(e.meta["family"])
         model = build_model(e.name, role=e.meta["role"], shape=shape, z_dim=e.meta["default_z"])
-        z = f"z={e.meta['default_z']}" if e.meta["role"] == "G" else ""
+        z = f"z={e.meta['default_z']}" if e.meta["role"] in ("G", "AE") else ""
         rows.append((e.name, e.meta["role"], e.meta["family"], f"{count_parameters(model):,}", z, e.meta["about"]))
     table(("name", "role", "dataset", "parameters", "at", "about"), rows, right={3})
     return 0
