@@ -145,3 +145,22 @@ def ae_losses(path: Path, iterations: Sequence[int], series: dict[str, Sequence[
     ax.legend()
     ax.grid(alpha=0.3)
     _save(fig, path)
+
+
+def truncation_plot(path: Path, psis: Sequence[float], fid: Sequence[float], score: Sequence[float]) -> None:
+    """FID and classifier score against the truncation psi (inf drawn at the right end)."""
+    import math
+
+    finite = [p for p in psis if math.isfinite(p)]
+    right = (max(finite) * 1.5) if finite else 1.0
+    xs = [p if math.isfinite(p) else right for p in psis]
+    fig, ax = plt.subplots(figsize=(5.5, 3.5))
+    ax.plot(xs, fid, "o-", color="tab:blue", label="FID (evaluator features)")
+    ax.set_xlabel("truncation psi")
+    ax.set_ylabel("FID", color="tab:blue")
+    ax.set_xticks(xs, [f"{p:g}" if math.isfinite(p) else "none" for p in psis])
+    twin = ax.twinx()
+    twin.plot(xs, score, "s--", color="tab:red", label="classifier score")
+    twin.set_ylabel("classifier score", color="tab:red")
+    ax.grid(alpha=0.3)
+    _save(fig, path)

@@ -61,27 +61,36 @@ def add_parser(sub) -> None:
     p.set_defaults(func=cmd_train)
 
 
+def resumed_config(cls, args: argparse.Namespace):
+    """The config of the run ``args.resume``, with the options given now checked and applied."""
+    from ..training.runstate import load_config
+
+    root = Path(args.resume)
+    cfg = load_config(cls, root)
+    for key, value in given_options(args).items():
+        if key == "out" and Path(value) == root:
+            continue
+        if key == "z_dim" and cfg.z_dim != value:
+            raise GanforgeError(f"latent size -z {value} does not match the checkpoint in {root} (z = {cfg.z_dim})")
+        if key not in RESUMABLE and getattr(cfg, key) != value:
+            raise GanforgeError(f"--{key.replace('_', '-')} {value} differs from the run being resumed "
+                                f"({getattr(cfg, key)}); only -e, --device and logging options may change")
+        setattr(cfg, key, value)
+    cfg.out = str(root)
+    return cfg
+
+
+def given_options(args: argparse.Namespace) -> dict:
+    return {k: v for k, v in vars(args).items() if k not in ("func", "command", "resume")}
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from ..training import TrainConfig, train
-    from ..training.loop import load_run_config
 
-    given = {k: v for k, v in vars(args).items() if k not in ("func", "command", "resume")}
     if getattr(args, "resume", None):
-        root = Path(args.resume)
-        cfg = load_run_config(root)
-        for key, value in given.items():
-            if key == "out" and Path(value) == root:
-                continue
-            if key == "z_dim" and cfg.z_dim != value:
-                raise GanforgeError(f"latent size -z {value} does not match the checkpoint in {root} (z = {cfg.z_dim})")
-            if key not in RESUMABLE and getattr(cfg, key) != value:
-                raise GanforgeError(f"--{key.replace('_', '-')} {value} differs from the run being resumed "
-                                    f"({getattr(cfg, key)}); only -e, --device and logging options may change")
-            setattr(cfg, key, value)
-        cfg.out = str(root)
-        train(cfg, resume=root)
+        train(resumed_config(TrainConfig, args), resume=Path(args.resume))
     else:
-        train(TrainConfig(**given))
+        train(TrainConfig(**given_options(args)))
     return 0
 
 
@@ -119,25 +128,10 @@ def add_ae_parser(sub) -> None:
 
 
 def cmd_train_ae(args: argparse.Namespace) -> int:
-    import json
-
     from ..training.ae import AEConfig, train_ae
 
-    given = {k: v for k, v in vars(args).items() if k not in ("func", "command", "resume")}
     if getattr(args, "resume", None):
-        root = Path(args.resume)
-        path = root / "config.json"
-        if not path.is_file():
-            raise GanforgeError(f"{root} is not a ganforge run folder (no config.json)")
-        saved = json.loads(path.read_text())
-        cfg = AEConfig(**{k: v for k, v in saved.items() if k in AEConfig.__dataclass_fields__})
-        for key, value in given.items():
-            if key not in RESUMABLE | {"out"} and getattr(cfg, key) != value:
-                raise GanforgeError(f"--{key.replace('_', '-')} {value} differs from the run being resumed "
-                                    f"({getattr(cfg, key)}); only -e, --device and logging options may change")
-            setattr(cfg, key, value)
-        cfg.out = str(root)
-        train_ae(cfg, resume=root)
+        train_ae(resumed_config(AEConfig, args), resume=Path(args.resume))
     else:
-        train_ae(AEConfig(**given))
+        train_ae(AEConfig(**given_options(args)))
     return 0

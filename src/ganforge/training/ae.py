@@ -19,12 +19,13 @@ from torch import Tensor, nn
 
 from .. import plots
 from ..checkpoint import save_checkpoint, prefixed, versions
-from ..data import DATASETS, DataOptions, load_dataset
+from ..data import DATASETS
 from ..errors import GanforgeError
 from ..io import atomic_write_json
 from ..models import MODELS, build_model
 from .metrics import MetricsLog, first_non_finite
-from .runstate import Position, Run, epoch_order, pick_device, restore_state, save_state, say
+from .runstate import (Position, Run, epoch_order, load_training_data, open_run, pick_device, restore_state,
+                       save_state, say)
 
 TARGET_MOMENTS = (0.0, 1.0, 3.0)  # mean, variance, kurtosis of N(0, 1)
 AE_STATS = ("loss", "image_mse", "z_mse", "z_term", "factor")
@@ -143,22 +144,12 @@ def train_ae(cfg: AEConfig, *, resume: Optional[Path] = None) -> Path:
     cfg = resolve_ae(cfg)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     cfg.out = cfg.out or str(Path("runs") / f"{stamp}-ae-{cfg.dataset}-{cfg.latent_reg}")
-    run = Run(Path(cfg.out))
-    if resume is None and run.root.exists() and any(run.root.iterdir()):
-        raise GanforgeError(f"output folder {run.root} already holds files; pass --resume {run.root} "
-                            "to continue it, or choose another --out")
-    if resume is not None and not run.last.is_file():
-        raise GanforgeError(f"{run.root} has no checkpoint to resume from ({run.last} is missing)")
+    run = open_run(cfg.out, resume is not None)
     device = pick_device(cfg.device)
     torch.manual_seed(cfg.seed)
     data_rng = torch.Generator().manual_seed(cfg.seed + 1)
-    data = load_dataset(cfg.dataset, DataOptions(root=Path(cfg.data_root) if cfg.data_root else None,
-                                                 download=cfg.download, image_size=cfg.image_size,
-                                                 seed=cfg.seed)).limit(cfg.limit)
-    say(f"data: {data.describe()}")
+    data = load_training_data(cfg)
     n_batches = len(data.train) // cfg.batch_size
-    if n_batches == 0:
-        raise GanforgeError(f"-b {cfg.batch_size} is larger than the {len(data.train)} training items")
     model = build_model(cfg.model, role="AE", shape=data.shape, z_dim=cfg.z_dim).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     run.prepare()

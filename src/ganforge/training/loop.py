@@ -1,7 +1,6 @@
 """``train(config)``: epochs, logging, samples and checkpoints around ``gan_step``."""
 from __future__ import annotations
 
-import json
 import sys
 import time
 from datetime import datetime
@@ -13,14 +12,14 @@ from torch import Tensor
 
 from .. import plots
 from ..checkpoint import save_generator, versions
-from ..data import DataOptions, load_dataset
 from ..errors import GanforgeError
 from ..io import atomic_write_json
 from ..losses import get_loss
 from ..models import build_model
 from .config import TrainConfig, resolve
 from .metrics import MetricsLog, first_non_finite
-from .runstate import Position, Run, epoch_order, pick_device, restore_state, save_state, say
+from .runstate import (Position, Run, epoch_order, load_training_data, open_run, pick_device, restore_state,
+                       save_state, say)
 from .step import GanParts, gan_step
 
 
@@ -33,23 +32,12 @@ def train(cfg: TrainConfig, *, resume: Optional[Path] = None) -> Path:
     """Train a GAN as ``cfg`` says (or continue the run in folder ``resume``); returns the run folder."""
     cfg = resolve(cfg)
     cfg.out = cfg.out or default_out(cfg)
-    run = Run(Path(cfg.out))
-    if resume is None and run.root.exists() and any(run.root.iterdir()):
-        raise GanforgeError(f"output folder {run.root} already holds files; pass --resume {run.root} "
-                            "to continue it, or choose another --out")
-    if resume is not None and not run.last.is_file():
-        raise GanforgeError(f"{run.root} has no checkpoint to resume from ({run.last} is missing)")
+    run = open_run(cfg.out, resume is not None)
     device = pick_device(cfg.device)
     torch.manual_seed(cfg.seed)
     data_rng = torch.Generator().manual_seed(cfg.seed + 1)
-
-    data = load_dataset(cfg.dataset, DataOptions(
-        root=Path(cfg.data_root) if cfg.data_root else None, download=cfg.download,
-        image_size=cfg.image_size, seed=cfg.seed)).limit(cfg.limit)
-    say(f"data: {data.describe()}")
+    data = load_training_data(cfg)
     n_batches = len(data.train) // cfg.batch_size
-    if n_batches == 0:
-        raise GanforgeError(f"-b {cfg.batch_size} is larger than the {len(data.train)} training items")
 
     G = build_model(cfg.generator, role="G", shape=data.shape, z_dim=cfg.z_dim).to(device)
     D = build_model(cfg.discriminator, role="D", shape=data.shape).to(device)
@@ -181,13 +169,3 @@ def _progress(cfg: TrainConfig, n_batches: int):
     from tqdm.auto import tqdm
 
     return tqdm(total=n_batches, disable=cfg.quiet, file=sys.stderr, dynamic_ncols=True, leave=False)
-
-
-def load_run_config(root: Path) -> TrainConfig:
-    path = root / "config.json"
-    if not path.is_file():
-        raise GanforgeError(f"{root} is not a ganforge run folder (no config.json)")
-    try:
-        return TrainConfig.from_dict(json.loads(path.read_text()))
-    except (ValueError, TypeError) as exc:
-        raise GanforgeError(f"{path} is not a readable run configuration ({exc})") from None

@@ -112,3 +112,43 @@ def restore_state(path: Path, *, modules: dict[str, nn.Module], optimizers: dict
         return Position(**meta["position"]), meta
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
         raise GanforgeError(f"{path} is a damaged or foreign training checkpoint ({exc})") from None
+
+
+def open_run(out: str, resume: bool) -> Run:
+    """The run folder for a fresh run (which must not hold files yet) or for a resumed one."""
+    run = Run(Path(out))
+    if not resume and run.root.exists() and any(run.root.iterdir()):
+        raise GanforgeError(f"output folder {run.root} already holds files; pass --resume {run.root} "
+                            "to continue it, or choose another --out")
+    if resume and not run.last.is_file():
+        raise GanforgeError(f"{run.root} has no checkpoint to resume from ({run.last} is missing)")
+    return run
+
+
+def load_training_data(cfg):
+    """The dataset a training config names (fields dataset, data_root, download, image_size, seed, limit)."""
+    from ..data import DataOptions, load_dataset
+
+    data = load_dataset(cfg.dataset, DataOptions(root=Path(cfg.data_root) if cfg.data_root else None,
+                                                 download=cfg.download, image_size=cfg.image_size,
+                                                 seed=cfg.seed)).limit(cfg.limit)
+    say(f"data: {data.describe()}")
+    if len(data.train) < cfg.batch_size:
+        raise GanforgeError(f"-b {cfg.batch_size} is larger than the {len(data.train)} training items")
+    return data
+
+
+def load_config(cls, root: Path):
+    """A run folder's config.json as an instance of the config dataclass ``cls``."""
+    import dataclasses
+    import json
+
+    path = root / "config.json"
+    if not path.is_file():
+        raise GanforgeError(f"{root} is not a ganforge run folder (no config.json)")
+    try:
+        saved = json.loads(path.read_text())
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in saved.items() if k in names})
+    except (ValueError, TypeError) as exc:
+        raise GanforgeError(f"{path} is not a readable run configuration ({exc})") from None

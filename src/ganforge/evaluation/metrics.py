@@ -1,0 +1,142 @@
+"""Sample-quality metrics in the feature space of a shipped evaluator network.
+
+FID and KID come from torchmetrics, fed with the evaluator's penultimate features; the
+classifier score is the Inception-score analogue exp(E_x KL(p(y|x) || p(y))); precision and
+recall are Kynkaanniemi et al.'s (2019) k-nearest-neighbour manifold estimates. Real-data
+features are cached under a hash of the dataset's test images and the evaluator's weights.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import torch
+from torch import Tensor, nn
+
+from ..data.registry import cache_dir
+from ..io import atomic_write_bytes
+
+
+@dataclass
+class Evaluated:
+    features: Tensor  # (N, F)
+    probs: Tensor  # (N, classes)
+
+
+@torch.no_grad()
+def evaluate_images(net: nn.Module, images: Tensor, batch: int = 500) -> Evaluated:
+    """Evaluator features and class probabilities of images (N, 1, 28, 28) in [-1, 1]."""
+    device = next(net.parameters()).device
+    feats, probs = [], []
+    for chunk in images.split(batch):
+        f = net.features(chunk.to(device))
+        feats.append(f.cpu())
+        probs.append(torch.softmax(net.head(f), 1).cpu())
+    return Evaluated(torch.cat(feats), torch.cat(probs))
+
+
+def real_features(net: nn.Module, images: Tensor, evaluator_sha256: str) -> Evaluated:
+    """``evaluate_images`` of real data, cached under a hash of the images and the evaluator."""
+    from safetensors.torch import load, save
+
+    h = hashlib.sha256(evaluator_sha256.encode())
+    h.update(str(tuple(images.shape)).encode())
+    h.update(images.contiguous().numpy().tobytes())
+    path = cache_dir() / "features" / f"{h.hexdigest()[:24]}.safetensors"
+    if path.exists():
+        try:
+            t = load(path.read_bytes())
+            return Evaluated(t["features"], t["probs"])
+        except Exception:  # a damaged cache is recomputed, never trusted
+            pass
+    result = evaluate_images(net, images)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(path, save({"features": result.features.contiguous(), "probs": result.probs.contiguous()}))
+    return result
+
+
+class _Given(nn.Module):
+    """Lets torchmetrics' FID/KID take features we computed (and cached) ourselves."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.num_features = dim
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x
+
+
+def fid(real: Tensor, fake: Tensor) -> float:
+    from torchmetrics.image.fid import FrechetInceptionDistance
+
+    metric = FrechetInceptionDistance(feature=_Given(real.shape[1]))
+    metric.update(real.double(), real=True)
+    metric.update(fake.double(), real=False)
+    return float(metric.compute())
+
+
+def kid(real: Tensor, fake: Tensor, *, subsets: int = 50, seed: int = 0) -> tuple[float, float]:
+    from torchmetrics.image.kid import KernelInceptionDistance
+
+    size = min(len(real), len(fake), 1000)
+    with warnings.catch_warnings():  # it keeps all features in memory: a few MB here
+        warnings.simplefilter("ignore", UserWarning)
+        metric = KernelInceptionDistance(feature=_Given(real.shape[1]), subsets=subsets, subset_size=size)
+    metric.update(real, real=True)
+    metric.update(fake, real=False)
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        mean, std = metric.compute()
+    return float(mean), float(std)
+
+
+def classifier_score(probs: Tensor) -> float:
+    """exp(E_x KL(p(y|x) || p(y))): high when each sample is one class clearly and all classes appear."""
+    p_y = probs.mean(0, keepdim=True)
+    kl = (probs * (probs.clamp_min(1e-12).log() - p_y.clamp_min(1e-12).log())).sum(1)
+    return math.exp(float(kl.mean()))
+
+
+def class_histogram(probs: Tensor) -> tuple[list[float], float]:
+    """Share of samples per predicted class, and its KL divergence to the uniform distribution."""
+    k = probs.shape[1]
+    hist = torch.bincount(probs.argmax(1), minlength=k).double() / len(probs)
+    nz = hist > 0
+    kl = float((hist[nz] * (hist[nz] * k).log()).sum())
+    return hist.tolist(), kl
+
+
+def precision_recall(real: Tensor, fake: Tensor, k: int = 3) -> tuple[float, float]:
+    """Kynkaanniemi et al. (2019): precision = share of fakes inside the real manifold (the union
+    of balls reaching each real point's k-th neighbour); recall = share of reals inside the fake one."""
+
+    def radii(x: Tensor) -> Tensor:
+        d = torch.cdist(x, x)
+        return d.kthvalue(k + 1, dim=1).values  # +1: each point is its own nearest neighbour
+
+    def inside(points: Tensor, centres: Tensor, r: Tensor) -> float:
+        hits = [(torch.cdist(chunk, centres) <= r[None]).any(1) for chunk in points.split(1000)]
+        return float(torch.cat(hits).float().mean())
+
+    real, fake = real.double(), fake.double()
+    return inside(fake, real, radii(real)), inside(real, fake, radii(fake))
+
+
+def image_metrics(real: Evaluated, fake: Evaluated) -> dict:
+    hist, kl = class_histogram(fake.probs)
+    precision, recall = precision_recall(real.features, fake.features)
+    kid_mean, kid_std = kid(real.features, fake.features)
+    return {
+        "fid": fid(real.features, fake.features), "kid": kid_mean, "kid_std": kid_std,
+        "classifier_score": classifier_score(fake.probs), "classifier_score_real": classifier_score(real.probs),
+        "class_histogram": [round(h, 4) for h in hist], "class_kl_to_uniform": kl,
+        "precision": precision, "recall": recall, "n_real": len(real.features), "n_fake": len(fake.features),
+    }
+
+
+def inception_fid_available(weights: Optional[Path]) -> bool:
+    return weights is not None and Path(weights).is_file()

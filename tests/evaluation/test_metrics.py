@@ -1,0 +1,53 @@
+import math
+
+import pytest
+import torch
+
+from ganforge.evaluation.metrics import class_histogram, classifier_score, fid, kid, precision_recall
+
+
+def one_hot(labels, k=10):
+    return torch.nn.functional.one_hot(torch.as_tensor(labels), k).double()
+
+
+def test_classifier_score_bounds():
+    assert classifier_score(one_hot(list(range(10)) * 5)) == pytest.approx(10, rel=1e-6)
+    assert classifier_score(one_hot([3] * 50)) == pytest.approx(1, rel=1e-6)
+    assert classifier_score(torch.full((20, 10), 0.1)) == pytest.approx(1, rel=1e-6)  # unsure about every sample
+
+
+def test_class_histogram_and_kl_to_uniform():
+    hist, kl = class_histogram(one_hot(list(range(10)) * 3))
+    assert hist == pytest.approx([0.1] * 10) and kl == pytest.approx(0, abs=1e-12)
+    hist, kl = class_histogram(one_hot([7] * 9))
+    assert hist[7] == 1 and kl == pytest.approx(math.log(10))
+
+
+def test_fid_of_known_gaussians():
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(4000, 8, generator=g, dtype=torch.float64)
+    b = torch.randn(4000, 8, generator=g, dtype=torch.float64)
+    assert fid(a, b) < 0.05  # same distribution
+    shift = torch.zeros(8, dtype=torch.float64)
+    shift[0] = 2.0
+    assert fid(a, b + shift) == pytest.approx(4.0, abs=0.15)  # |mean difference|^2, same covariance
+
+
+def test_kid_is_near_zero_for_one_distribution_and_positive_otherwise():
+    g = torch.Generator().manual_seed(1)
+    a, b = torch.randn(600, 8, generator=g), torch.randn(600, 8, generator=g)
+    same, _ = kid(a, b, subsets=10)
+    other, _ = kid(a, b * 3, subsets=10)
+    assert abs(same) < 0.01 and other > 0.1
+
+
+def test_precision_recall_of_known_sets():
+    g = torch.Generator().manual_seed(2)
+    real = torch.randn(500, 4, generator=g)
+    assert precision_recall(real, real.clone()) == (1.0, 1.0)
+    far = torch.randn(500, 4, generator=g) + 100
+    assert precision_recall(real, far) == (0.0, 0.0)
+    # A collapsed generator: all its samples lie among the real ones, but it covers few of them.
+    collapsed = real[:20].repeat(25, 1)
+    precision, recall = precision_recall(real, collapsed)
+    assert precision == 1.0 and recall < 0.2
