@@ -106,19 +106,3 @@ def restore_optimizer(opt: torch.optim.Optimizer, tensors: dict[str, Tensor], gr
 
 def save_generator(path: Path | str, G: nn.Module, meta: dict[str, Any]) -> None:
     save_checkpoint(path, prefixed("G", G.state_dict()), {"kind": "generator", **meta})
-
-
-def load_generator(path: Path | str, *, map_location: str | torch.device = "cpu") -> tuple[nn.Module, dict[str, Any]]:
-    """Rebuild a generator from a run folder, its generator.safetensors, or a training checkpoint."""
-    from .models import build_model
-
-    path = Path(path)
-    if path.is_dir():
-        path = path / "generator.safetensors"
-    tensors, meta = load_checkpoint(path)
-    try:
-        G = build_model(meta["generator"], role="G", shape=tuple(meta["shape"]), z_dim=int(meta["z_dim"]))
-    except KeyError as exc:
-        raise GanforgeError(f"{path}: checkpoint metadata lacks {exc}") from None
-    load_weights(G, unprefixed("G", tensors), f"{path}")
-    return G.to(map_location).eval(), meta

@@ -8,7 +8,8 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 
-from ganforge.checkpoint import load_checkpoint, load_generator
+from ganforge.checkpoint import load_checkpoint
+from ganforge.generators import open_generator
 from ganforge.cli import main
 
 # The report's typical MNIST command line, on a 512-image slice.
@@ -44,9 +45,9 @@ def test_one_epoch_run_writes_every_artefact(tmp_path, capsys):
     assert meta["dataset"] == "mnist" and meta["position"] == {"epoch": 1, "batch": 0, "iteration": 21}
     assert any(k.startswith("opt_d.") for k in tensors) and "rng.torch" in tensors
 
-    G, gmeta = load_generator(out)
-    assert gmeta["generator"] == "M1"
-    assert G(torch.randn(2, 50)).shape == (2, 1, 28, 28)
+    gen = open_generator(out)
+    assert gen.model == "M1" and gen.z_dim == 50 and gen.dataset == "mnist"
+    assert gen.G(torch.randn(2, 50)).shape == (2, 1, 28, 28)
 
 
 def _weights(run):

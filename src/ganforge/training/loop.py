@@ -99,10 +99,12 @@ def train(cfg: TrainConfig, *, resume: Optional[Path] = None) -> Path:
     save_generator(run.generator, G, {**_model_meta(cfg, data.shape), "epochs": pos.epoch,
                                       "iterations": pos.iteration})
     seconds = time.perf_counter() - started
-    per_epoch = seconds / max(1e-9, (pos.iteration - start_iter) / n_batches)
+    done_epochs = (pos.iteration - start_iter) / n_batches
+    per_epoch = round(seconds / done_epochs, 2) if done_epochs else None
     atomic_write_json(run.summary, {"epochs": pos.epoch, "iterations": pos.iteration, "seconds": round(seconds, 2),
-                                    "seconds_per_epoch": round(per_epoch, 2), "vanishing_warnings": vanish.warnings})
-    say(f"done: {pos.epoch} epochs, {pos.iteration} iterations, {per_epoch:.1f} s/epoch")
+                                    "seconds_per_epoch": per_epoch, "vanishing_warnings": vanish.warnings})
+    say(f"done: {pos.epoch} epochs, {pos.iteration} iterations"
+        + (f", {per_epoch:.1f} s/epoch" if per_epoch else ""))
     print(f"outputs in {run.root}")
     return run.root
 
