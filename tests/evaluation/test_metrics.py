@@ -51,3 +51,16 @@ def test_precision_recall_of_known_sets():
     collapsed = real[:20].repeat(25, 1)
     precision, recall = precision_recall(real, collapsed)
     assert precision == 1.0 and recall < 0.2
+
+
+def test_fid_and_kid_of_a_set_against_itself_are_zero_and_grow_with_noise():
+    g = torch.Generator().manual_seed(3)
+    feats = torch.randn(1000, 16, generator=g, dtype=torch.float64) @ torch.randn(16, 16, generator=g,
+                                                                                dtype=torch.float64)
+    fids = [fid(feats, feats + s * torch.randn(feats.shape, generator=g, dtype=torch.float64))
+            for s in (0.0, 0.3, 1.0, 3.0)]
+    assert abs(fids[0]) < 1e-6 and fids[0] < fids[1] < fids[2] < fids[3]
+    # KID is unbiased: two samples of one distribution give about 0, and it grows as they part.
+    a, b = torch.randn(2, 800, 16, generator=g)
+    kids = [kid(a, b + s * torch.randn(b.shape, generator=g), subsets=10)[0] for s in (0.0, 1.0, 3.0)]
+    assert abs(kids[0]) < 0.01 and kids[0] < kids[1] < kids[2]

@@ -108,3 +108,20 @@ def test_ae_resume_is_exact(tmp_path):
     b = load_file(str(tmp_path / "b" / "checkpoints" / "last.safetensors"))
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert (tmp_path / "a" / "metrics.csv").read_text() == (tmp_path / "b" / "metrics.csv").read_text()
+
+
+def test_train_ae_on_a_colour_image_folder(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    folder = tmp_path / "faces"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(40):
+        Image.fromarray(rng.integers(0, 256, (20, 20, 3), dtype=np.uint8)).save(folder / f"{i:03d}.png")
+    run = tmp_path / "run"
+    assert main(["train-ae", "--dataset", "celeb", "--data-root", str(folder), "--image-size", "16", "-e", "1",
+                 "-b", "8", "-q", "-o", str(run)]) == 0
+    gen = open_generator(run)
+    assert gen.model == "AE64" and gen.shape == (3, 16, 16)
+    assert gen.G(torch.randn(2, 100)).shape == (2, 3, 16, 16)
