@@ -24,8 +24,7 @@ from ..errors import GanforgeError
 from ..io import atomic_write_json
 from ..models import MODELS, build_model
 from .metrics import MetricsLog, first_non_finite
-from .runstate import (Position, Run, epoch_order, load_training_data, open_run, pick_device, restore_state,
-                       save_state, say)
+from .runstate import Position, Run, RunOptions, epoch_order, restore_state, save_state, say, start_run
 
 TARGET_MOMENTS = (0.0, 1.0, 3.0)  # mean, variance, kurtosis of N(0, 1)
 AE_STATS = ("loss", "image_mse", "z_mse", "z_term", "factor")
@@ -85,7 +84,7 @@ def ae_step(model: nn.Module, opt: torch.optim.Optimizer, x: Tensor, *, factor: 
 
 
 @dataclass
-class AEConfig:
+class AEConfig(RunOptions):
     dataset: str = "mnist"
     model: Optional[str] = None  # default: AE (28x28) or AE64
     epochs: int = 20
@@ -98,15 +97,6 @@ class AEConfig:
     factor_growth: float = 2.0
     factor_cap: float = 2.048
     cdf_samples: int = 2000  # test images whose latents make the per-epoch CDF and KS statistic
-    seed: int = 0
-    out: Optional[str] = None
-    device: str = "auto"
-    data_root: Optional[str] = None
-    download: bool = False
-    image_size: int = 64
-    limit: Optional[int] = None
-    log_every: int = 50
-    quiet: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -144,11 +134,7 @@ def train_ae(cfg: AEConfig, *, resume: Optional[Path] = None) -> Path:
     cfg = resolve_ae(cfg)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     cfg.out = cfg.out or str(Path("runs") / f"{stamp}-ae-{cfg.dataset}-{cfg.latent_reg}")
-    run = open_run(cfg.out, resume is not None)
-    device = pick_device(cfg.device)
-    torch.manual_seed(cfg.seed)
-    data_rng = torch.Generator().manual_seed(cfg.seed + 1)
-    data = load_training_data(cfg)
+    run, device, data_rng, data = start_run(cfg, resume is not None)
     n_batches = len(data.train) // cfg.batch_size
     model = build_model(cfg.model, role="AE", shape=data.shape, z_dim=cfg.z_dim).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)

@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Optional
 
 from ..data import DATASETS
 from ..errors import GanforgeError
 from ..losses import LOSSES
 from ..models import MODELS
+from .runstate import RunOptions
 
 UNROLL_MODES = ("restore", "differentiable")
 
@@ -26,7 +27,7 @@ DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(RunOptions):
     dataset: str = "mnist"
     generator: Optional[str] = None  # None: the dataset's default
     discriminator: Optional[str] = None
@@ -43,20 +44,10 @@ class TrainConfig:
     beta1: float = 0.5
     beta2: float = 0.999
     real_label: Optional[float] = None
-    seed: int = 0
-    out: Optional[str] = None
-    device: str = "auto"
-    data_root: Optional[str] = None
-    download: bool = False
-    image_size: int = 64
-    limit: Optional[int] = None  # use only the first N training items
-    log_every: int = 50  # iterations between host syncs (metrics are still per iteration)
     checkpoint_every: int = 0  # iterations; 0: once per epoch
     sample_count: int = 64
     vanish_threshold: float = 1e-3
     vanish_patience: int = 100
-    quiet: bool = False
-    extra: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -18,8 +18,7 @@ from ..losses import get_loss
 from ..models import build_model
 from .config import TrainConfig, resolve
 from .metrics import MetricsLog, first_non_finite
-from .runstate import (Position, Run, epoch_order, load_training_data, open_run, pick_device, restore_state,
-                       save_state, say)
+from .runstate import Position, Run, RunOptions, epoch_order, restore_state, save_state, say, start_run
 from .step import GanParts, gan_step
 
 
@@ -32,11 +31,7 @@ def train(cfg: TrainConfig, *, resume: Optional[Path] = None) -> Path:
     """Train a GAN as ``cfg`` says (or continue the run in folder ``resume``); returns the run folder."""
     cfg = resolve(cfg)
     cfg.out = cfg.out or default_out(cfg)
-    run = open_run(cfg.out, resume is not None)
-    device = pick_device(cfg.device)
-    torch.manual_seed(cfg.seed)
-    data_rng = torch.Generator().manual_seed(cfg.seed + 1)
-    data = load_training_data(cfg)
+    run, device, data_rng, data = start_run(cfg, resume is not None)
     n_batches = len(data.train) // cfg.batch_size
 
     G = build_model(cfg.generator, role="G", shape=data.shape, z_dim=cfg.z_dim).to(device)

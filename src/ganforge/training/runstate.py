@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import torch
 from torch import Tensor, nn
@@ -13,6 +13,21 @@ from torch import Tensor, nn
 from ..checkpoint import (load_checkpoint, load_weights, optimizer_tensors, prefixed, restore_optimizer,
                           save_checkpoint, unprefixed)
 from ..errors import GanforgeError
+
+
+@dataclass
+class RunOptions:
+    """Options every training command shares (its config dataclass extends this one)."""
+
+    seed: int = 0
+    out: Optional[str] = None
+    device: str = "auto"
+    data_root: Optional[str] = None
+    download: bool = False
+    image_size: int = 64
+    limit: Optional[int] = None  # use only the first N training items
+    log_every: int = 50  # iterations between host syncs (metrics are still per iteration)
+    quiet: bool = False
 
 
 @dataclass
@@ -123,6 +138,16 @@ def open_run(out: str, resume: bool) -> Run:
     if resume and not run.last.is_file():
         raise GanforgeError(f"{run.root} has no checkpoint to resume from ({run.last} is missing)")
     return run
+
+
+def start_run(cfg, resume: bool):
+    """Everything a training loop needs before it builds models: the run folder (not created yet),
+    the device, seeded RNGs (global for z and dropout; ``data_rng`` for batch draws) and the data."""
+    run = open_run(cfg.out, resume)
+    device = pick_device(cfg.device)
+    torch.manual_seed(cfg.seed)
+    data_rng = torch.Generator().manual_seed(cfg.seed + 1)
+    return run, device, data_rng, load_training_data(cfg)
 
 
 def load_training_data(cfg):
