@@ -82,6 +82,7 @@ def invert(G: nn.Module, images: Tensor, *, restarts: int = 5, iters: int = 500,
     prune_at = None if prune_after is None or s == 1 else max(1, round(prune_after * iters))
     pruned_final = torch.full((n * s,), float("inf"), device=device)
     z_final = z.detach().clone()
+    err = torch.empty(0)  # each row's loss at the previous iteration (pruning reads it)
     try:
         for t in range(iters):
             if t == prune_at:

@@ -2,7 +2,6 @@ import hashlib
 import json
 
 import pytest
-import torch
 
 from ganforge.cli import main
 from ganforge.data import load_dataset

@@ -1,7 +1,6 @@
 """``ganforge evaluate`` and ``ganforge train-evaluator``."""
 from __future__ import annotations
 
-import argparse
 import math
 import sys
 from pathlib import Path

@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from ..errors import GanforgeError
-from .registry import DataOptions, Dataset, cache_dir, missing, register_dataset, seeded_permutation, to_unit_range
+from .registry import DataOptions, Dataset, cache_dir, missing, register_dataset, to_unit_range
 
 SAMPLE_FILE = "mnist_sample_10k.npz"
 SAMPLE_SHA256 = "0217e13bd0668deb198aa7d305edbf0331eb89f8a6e7dd226e03d1aa3a9bd4ef"

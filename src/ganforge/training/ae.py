@@ -157,7 +157,7 @@ def train_ae(cfg: AEConfig, *, resume: Optional[Path] = None) -> Path:
     progress = tqdm(total=n_batches, disable=cfg.quiet, leave=False, dynamic_ncols=True)
     ks_path = run.root / "latent_ks.json"
     ks_history = _read_ks(ks_path, pos.epoch)
-    started, start_iter = time.perf_counter(), pos.iteration
+    started = time.perf_counter()
     try:
         for epoch in range(pos.epoch, cfg.epochs):
             factor = factor_at(epoch, cfg.factor_start, cfg.factor_growth, cfg.factor_cap)

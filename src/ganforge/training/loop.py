@@ -18,7 +18,7 @@ from ..losses import get_loss
 from ..models import build_model
 from .config import TrainConfig, resolve
 from .metrics import MetricsLog, first_non_finite
-from .runstate import Position, Run, RunOptions, epoch_order, restore_state, save_state, say, start_run
+from .runstate import Position, Run, epoch_order, restore_state, save_state, say, start_run
 from .step import GanParts, gan_step
 
 
