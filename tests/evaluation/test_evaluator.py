@@ -77,3 +77,16 @@ def test_evaluate_a_ring_gan_counts_modes(tmp_path, capsys):
     assert result["samples"] == 2500 and result["modes_total"] == 8 and 0 <= result["modes_covered"] <= 8
     assert (run / "evaluation" / "samples.png").exists()
     assert "modes covered" in capsys.readouterr().out
+
+
+def test_shipped_fashion_evaluator_matches_its_record():
+    rec = json.loads((weights_dir() / "evaluators.json").read_text())["fashion"]
+    assert hashlib.sha256((weights_dir() / rec["file"]).read_bytes()).hexdigest() == rec["sha256"]
+    assert rec["test_accuracy"] >= 0.90 and rec["test_images"] == 10_000
+    net, meta = load_evaluator("fashion")
+    assert meta["dataset"] == "fashion" and meta["test_accuracy"] == rec["test_accuracy"]
+    try:
+        data = load_dataset("fashion")
+    except GanforgeError:
+        pytest.skip("Fashion-MNIST is not installed here (apt-get install dataset-fashion-mnist)")
+    assert accuracy(net, data.test, data.test_labels) == pytest.approx(rec["test_accuracy"], abs=1e-4)
