@@ -148,6 +148,7 @@ def test_legacy_state_dict_loads_with_model_name(run, tmp_path):
     (["interpolate", "--a", "1", "--b", "2", "3"], "give them in pairs"),
     (["interpolate", "--a", "1", "--b", "2", "--alphas", "0,x"], "--alphas must be comma-separated numbers"),
     (["sample", "--truncation", "0"], "--truncation must be > 0"),
+    (["restore", "--pepper-fraction", "0"], "hides no pixels"),
     (["invert", "--optimizer", "lbfgs"], "invalid choice: 'lbfgs'"),
 ])
 def test_bad_input_exits_2_with_one_line(run, tmp_path, capsys, argv, needle):

@@ -241,6 +241,8 @@ def cmd_restore(args) -> int:
         else:
             hidden = torch.stack([make_mask(kind, (h, w), generator=g, fraction=args.pepper_fraction,
                                             size=args.square_size) for _ in images])  # (N, H, W)
+        if not hidden.any(1).any(1).all():
+            raise GanforgeError(f"the {kind} mask hides no pixels of some image; nothing to restore")
         hidden = hidden.to(device)
         masked = apply_mask(images, hidden)
         result = _invert(gen, masked, args, mask=hidden)
