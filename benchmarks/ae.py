@@ -70,7 +70,8 @@ def main() -> None:
     for reg, r in rows.items():
         md.append(f"| {reg} | {r['test_mse']:.4f} | {r['ks']:.4f} | {r['mean']:+.3f} | {r['variance']:.3f} | "
                   f"{r['kurtosis']:.3f} | {r['seconds']:.0f} |")
-    md += ["", "As generators (z ~ N(0, I) through the decoder, 10,000 samples against the 2,000 test digits, "
+    md += ["", "Train seconds are wall times on a shared 2-core machine, not a speed comparison.",
+           "", "As generators (z ~ N(0, I) through the decoder, 10,000 samples against the 2,000 test digits, "
            "in the MNIST evaluator's features; the real test split's classifier score is "
            f"{rows['none']['classifier_score_real']:.2f}):", "",
            "| latent regulariser | FID | KID | classifier score | class KL to uniform | precision | recall |",
