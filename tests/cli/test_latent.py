@@ -13,13 +13,6 @@ from ganforge.cli import main
 from ganforge.generators import open_generator
 
 
-def run_cli(argv) -> int:
-    try:
-        return main(argv)
-    except SystemExit as exc:
-        return exc.code
-
-
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     """A tiny MNIST generator trained for a few iterations (its quality does not matter here)."""
@@ -117,7 +110,7 @@ class Payload:
         return (os.system, (f"touch {self.marker}",))
 
 
-def test_code_running_pickle_is_refused_and_never_runs(tmp_path, capsys):
+def test_code_running_pickle_is_refused_and_never_runs(tmp_path, capsys, run_cli):
     marker = tmp_path / "pwned"
     bad = tmp_path / "generator.pkl"
     with open(bad, "wb") as f:
@@ -151,7 +144,7 @@ def test_legacy_state_dict_loads_with_model_name(run, tmp_path):
     (["restore", "--pepper-fraction", "0"], "hides no pixels"),
     (["invert", "--optimizer", "lbfgs"], "invalid choice: 'lbfgs'"),
 ])
-def test_bad_input_exits_2_with_one_line(run, tmp_path, capsys, argv, needle):
+def test_bad_input_exits_2_with_one_line(run, tmp_path, capsys, argv, needle, run_cli):
     if "--generator" not in argv:
         argv = argv[:1] + ["--generator", str(run)] + argv[1:]
     (tmp_path / "junk.png").write_bytes(b"not an image")
@@ -163,7 +156,7 @@ def test_bad_input_exits_2_with_one_line(run, tmp_path, capsys, argv, needle):
     assert len(errors) == 1 and needle in errors[0] and "Traceback" not in err
 
 
-def test_corrupt_image_file_is_one_line(run, tmp_path, capsys):
+def test_corrupt_image_file_is_one_line(run, tmp_path, capsys, run_cli):
     junk = tmp_path / "junk.png"
     junk.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 20)
     assert run_cli(["invert", "--generator", str(run), "--images", str(junk), "-o", str(tmp_path / "o")]) == 2

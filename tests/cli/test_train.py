@@ -66,14 +66,6 @@ def test_resumed_run_ends_bitwise_equal_to_uninterrupted(tmp_path):
     assert (tmp_path / "a" / "metrics.csv").read_text() == (tmp_path / "b" / "metrics.csv").read_text()
 
 
-def run_cli(argv) -> int:
-    """main(), with argparse's own exits turned into return codes."""
-    try:
-        return main(argv)
-    except SystemExit as exc:
-        return exc.code
-
-
 def test_run_interrupted_mid_epoch_resumes_exactly(tmp_path, monkeypatch, capsys):
     args = ["train", "--dataset", "ring", "-b", "1000", "--limit", "8000", "-k", "1", "-e", "2", "-q",
             "--checkpoint-every", "3"]
@@ -120,7 +112,7 @@ def test_run_interrupted_mid_epoch_resumes_exactly(tmp_path, monkeypatch, capsys
     (["train", "--device", "tpu"], "unknown device 'tpu'"),
     (["frobnicate"], "invalid choice: 'frobnicate'"),
 ])
-def test_bad_input_is_one_line_and_exit_2(argv, needle, capsys, tmp_path):
+def test_bad_input_is_one_line_and_exit_2(argv, needle, capsys, tmp_path, run_cli):
     out = tmp_path / "out"
     code = run_cli(argv + ["-q", "-o", str(out)] if argv[0] == "train" else argv)
     err = capsys.readouterr().err.strip()
