@@ -161,3 +161,11 @@ def test_corrupt_image_file_is_one_line(run, tmp_path, capsys, run_cli):
     junk.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 20)
     assert run_cli(["invert", "--generator", str(run), "--images", str(junk), "-o", str(tmp_path / "o")]) == 2
     assert "cannot read image" in capsys.readouterr().err
+
+
+def test_sample_from_a_toy_generator_writes_points(tmp_path):
+    run = tmp_path / "ring"
+    assert main(["train", "--dataset", "ring", "-b", "500", "--limit", "1000", "-e", "1", "-q", "-o", str(run)]) == 0
+    assert main(["sample", "--generator", str(run), "-n", "100", "-o", str(tmp_path / "s")]) == 0
+    assert load_file(str(tmp_path / "s" / "points.safetensors"))["points"].shape == (100, 2)
+    assert (tmp_path / "s" / "samples.png").exists()

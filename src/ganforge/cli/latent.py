@@ -321,16 +321,18 @@ def cmd_sample(args) -> int:
 
     from ..io import atomic_write_bytes
     from ..images import save_png
-    from ..plots import image_grid
+    from ..plots import image_grid, scatter_plot
     from ..sampling import sample
 
     gen, device = _open(args)
     out = _out(args, "sample")
     images, z = sample(gen.G, args.n, gen.z_dim, psi=args.truncation, seed=args.seed, device=device)
-    if images.dim() != 4:
-        raise GanforgeError("sample draws images; this generator makes 2-D points")
-    image_grid(out / "samples.png", images, nrow=int(max(1, round(args.n ** 0.5))))
-    if args.individual:
+    if images.dim() == 2:  # a 2-D toy generator: a scatter plot, and the points themselves
+        scatter_plot(out / "samples.png", images.cpu())
+        atomic_write_bytes(out / "points.safetensors", save({"points": images.cpu().contiguous()}))
+    else:
+        image_grid(out / "samples.png", images, nrow=int(max(1, round(args.n ** 0.5))))
+    if args.individual and images.dim() == 4:
         (out / "samples").mkdir(exist_ok=True)
         for i, img in enumerate(images):
             save_png(out / "samples" / f"{i:04d}.png", img)
