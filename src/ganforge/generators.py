@@ -60,12 +60,7 @@ def open_generator(spec: str | Path, *, model: Optional[str] = None, z_dim: Opti
         tensors, meta = load_checkpoint(path)
         if meta.get("kind") == "autoencoder":
             return _open_autoencoder(path, tensors, meta, z_dim, device)
-        try:
-            name, zd, shape = meta["generator"], int(meta["z_dim"]), tuple(int(s) for s in meta["shape"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise GanforgeError(f"{path}: checkpoint metadata lacks or garbles {exc}") from None
-        if z_dim is not None and z_dim != zd:
-            raise GanforgeError(f"latent size -z {z_dim} does not match the checkpoint {path} (z = {zd})")
+        name, zd, shape = _model_fields(path, meta, "generator", z_dim)
         if name not in MODELS:
             raise GanforgeError(f"{path} names an unknown model {name!r}")
         G = build_model(name, role="G", shape=shape, z_dim=zd)
@@ -103,14 +98,21 @@ def _open_legacy(path: Path, model: Optional[str], z_dim: Optional[int], dataset
     return OpenedGenerator(G, zd, shape, entry.name, dataset, str(path))
 
 
-def _open_autoencoder(path: Path, tensors: dict[str, Tensor], meta: dict[str, Any], z_dim: Optional[int],
-                      device) -> OpenedGenerator:
+def _model_fields(path: Path, meta: dict[str, Any], name_key: str,
+                  z_dim: Optional[int]) -> tuple[str, int, tuple[int, ...]]:
+    """(model name, z size, data shape) from checkpoint metadata, checked against a requested z size."""
     try:
-        name, zd, shape = meta["model"], int(meta["z_dim"]), tuple(int(s) for s in meta["shape"])
+        name, zd, shape = meta[name_key], int(meta["z_dim"]), tuple(int(s) for s in meta["shape"])
     except (KeyError, TypeError, ValueError) as exc:
-        raise GanforgeError(f"{path}: autoencoder metadata lacks or garbles {exc}") from None
+        raise GanforgeError(f"{path}: checkpoint metadata lacks or garbles {exc}") from None
     if z_dim is not None and z_dim != zd:
         raise GanforgeError(f"latent size -z {z_dim} does not match the checkpoint {path} (z = {zd})")
+    return name, zd, shape
+
+
+def _open_autoencoder(path: Path, tensors: dict[str, Tensor], meta: dict[str, Any], z_dim: Optional[int],
+                      device) -> OpenedGenerator:
+    name, zd, shape = _model_fields(path, meta, "model", z_dim)
     ae = build_model(name, role="AE", shape=shape, z_dim=zd)
     load_weights(ae, unprefixed("AE", tensors), str(path))
     ae = ae.to(device).eval().requires_grad_(False)
