@@ -8,7 +8,8 @@ from ..errors import GanforgeError
 from .common import finite_float, int_at_least, registry_type
 
 # Options that may change when a run is resumed; everything else must stay as the run had it.
-RESUMABLE = {"epochs", "device", "quiet", "log_every", "checkpoint_every", "vanish_threshold", "vanish_patience"}
+RESUMABLE = {"epochs", "device", "quiet", "log_every", "checkpoint_every", "vanish_threshold", "vanish_patience",
+             "compile", "amp", "channels_last"}
 
 
 def add_parser(sub) -> None:
@@ -57,6 +58,12 @@ def add_parser(sub) -> None:
                    help="G gradient norm below which gradients count as vanishing (default 1e-3)")
     p.add_argument("--vanish-patience", type=int_at_least(1),
                    help="iterations in a row below the threshold before warning (default 100)")
+    p.add_argument("--sync-bn", action="store_true",
+                   help="under torchrun: BatchNorm statistics over the global batch of all processes")
+    p.add_argument("--compile", action="store_true", help="torch.compile G and D (worth it for long GPU runs)")
+    p.add_argument("--amp", choices=("bf16",), help="autocast the training step to bfloat16 (CUDA GPUs with bf16)")
+    p.add_argument("--channels-last", action=argparse.BooleanOptionalAction,
+                   help="channels-last memory format for image models (default: on for CUDA, off for CPU)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
 

@@ -48,6 +48,10 @@ class TrainConfig(RunOptions):
     sample_count: int = 64
     vanish_threshold: float = 1e-3
     vanish_patience: int = 100
+    sync_bn: bool = False  # BatchNorm statistics over all processes under torchrun
+    compile: bool = False  # torch.compile G and D
+    amp: Optional[str] = None  # "bf16": autocast the step to bfloat16
+    channels_last: Optional[bool] = None  # None: on for image models on CUDA
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -105,6 +109,8 @@ def resolve(cfg: TrainConfig) -> TrainConfig:
             raise GanforgeError(f"--{name} must be in [0, 1), got {getattr(cfg, name)}")
     if not 0 < cfg.real_label <= 1:
         raise GanforgeError(f"--real-label must be in (0, 1], got {cfg.real_label}")
+    if cfg.amp not in (None, "bf16"):
+        raise GanforgeError(f"--amp must be bf16, got {cfg.amp!r}")
     if cfg.device not in ("auto", "cpu", "mps") and not cfg.device.startswith("cuda"):
         raise GanforgeError(f"unknown device {cfg.device!r}; valid: auto, cpu, cuda, cuda:N, mps")
     return cfg

@@ -1,6 +1,7 @@
 """``train(config)``: epochs, logging, samples and checkpoints around ``gan_step``."""
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 from datetime import datetime
@@ -18,8 +19,10 @@ from ..losses import get_loss
 from ..models import build_model
 from .config import TrainConfig, resolve
 from .metrics import MetricsLog, first_non_finite
-from .runstate import Position, Run, epoch_order, restore_state, save_state, say, start_run
-from .step import GanParts, gan_step
+from .distributed import (barrier, check_batch, convert_sync_bn, env_world, finish, init as init_distributed,
+                          mean_over_ranks, same_on_all_ranks, wrap)
+from .runstate import Position, Run, epoch_order, pick_device, restore_state, save_state, say, start_run
+from .step import GanParts, adam, gan_step
 
 
 def default_out(cfg: TrainConfig) -> str:
@@ -30,16 +33,28 @@ def default_out(cfg: TrainConfig) -> str:
 def train(cfg: TrainConfig, *, resume: Optional[Path] = None) -> Path:
     """Train a GAN as ``cfg`` says (or continue the run in folder ``resume``); returns the run folder."""
     cfg = resolve(cfg)
-    cfg.out = cfg.out or default_out(cfg)
-    run, device, data_rng, data = start_run(cfg, resume is not None)
+    world = env_world()
+    check_batch(world, cfg.batch_size)
+    device = init_distributed(world, pick_device(cfg.device))
+    cfg.out = same_on_all_ranks(cfg.out or default_out(cfg), world)
+    run, _, data_rng, data = start_run(cfg, resume is not None)
     n_batches = len(data.train) // cfg.batch_size
 
     G = build_model(cfg.generator, role="G", shape=data.shape, z_dim=cfg.z_dim).to(device)
     D = build_model(cfg.discriminator, role="D", shape=data.shape).to(device)
-    opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr_g, betas=(cfg.beta1, cfg.beta2))
-    opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr_d, betas=(cfg.beta1, cfg.beta2))
-    parts = GanParts(G, D, opt_g, opt_d, get_loss(cfg.loss), cfg.z_dim, cfg.real_label)
-    run.prepare()  # only now: bad options or missing data leave no folder behind
+    if cfg.sync_bn:
+        G, D = convert_sync_bn(G, device), convert_sync_bn(D, device)
+    memory = torch.channels_last if _channels_last(cfg, device, data.shape) else torch.contiguous_format
+    G, D = G.to(memory_format=memory), D.to(memory_format=memory)
+    if cfg.compile:
+        G.compile(), D.compile()
+    opt_g = adam(G.parameters(), cfg.lr_g, (cfg.beta1, cfg.beta2), device)
+    opt_d = adam(D.parameters(), cfg.lr_d, (cfg.beta1, cfg.beta2), device)
+    parts = GanParts(wrap(G, world, device), wrap(D, world, device), opt_g, opt_d, get_loss(cfg.loss), cfg.z_dim,
+                     cfg.real_label, world)
+    barrier(world)  # every rank has checked the run folder before rank 0 creates it
+    if world.main:
+        run.prepare()  # only now: bad options or missing data leave no folder behind
 
     modules, optimizers = {"G": G, "D": D}, {"opt_g": opt_g, "opt_d": opt_d}
     pos = Position()
@@ -49,21 +64,27 @@ def train(cfg: TrainConfig, *, resume: Optional[Path] = None) -> Path:
             raise GanforgeError(f"latent size -z {cfg.z_dim} does not match the checkpoint's z = {meta.get('z_dim')}")
         say(f"resuming {run.root} at epoch {pos.epoch + 1}, iteration {pos.iteration}")
 
-    atomic_write_json(run.config, {**cfg.to_dict(), "data_source": data.describe(), "device": str(device),
-                                   "iterations_per_epoch": n_batches, "versions": versions()})
+    if world.main:
+        atomic_write_json(run.config, {**cfg.to_dict(), "data_source": data.describe(), "device": str(device),
+                                       "processes": world.size, "iterations_per_epoch": n_batches,
+                                       "versions": versions()})
     train_x = data.train.to(device)
+    if memory == torch.channels_last:
+        train_x = train_x.contiguous(memory_format=memory)
     fixed_z = torch.randn(cfg.sample_count, cfg.z_dim, generator=torch.Generator().manual_seed(cfg.seed)).to(device)
     centres = data.extras.get("centres")
-    log = MetricsLog(run.metrics, resume_at=pos.iteration)
+    log = MetricsLog(run.metrics, resume_at=pos.iteration, write=world.main)
+    autocast = _autocast(cfg, device)
 
-    def draw() -> Tensor:  # a fresh random batch, for look-ahead D steps
-        return train_x[torch.randint(len(train_x), (cfg.batch_size,), generator=data_rng).to(device)]
+    def draw() -> Tensor:  # a fresh random batch, for look-ahead D steps; this rank's share of it
+        return world.shard(train_x[torch.randint(len(train_x), (cfg.batch_size,), generator=data_rng).to(device)])
 
     def checkpoint() -> None:
-        save_state(run.last, modules=modules, optimizers=optimizers, data_rng=data_rng, device=device, pos=pos,
-                   meta=_model_meta(cfg, data.shape))
+        if world.main:
+            save_state(run.last, modules=modules, optimizers=optimizers, data_rng=data_rng, device=device, pos=pos,
+                       meta=_model_meta(cfg, data.shape))
 
-    progress = _progress(cfg, n_batches)
+    progress = _progress(cfg, n_batches, world.main)
     vanish = VanishingWatch(cfg.vanish_threshold, cfg.vanish_patience)
     started, start_iter = time.perf_counter(), pos.iteration
     try:
@@ -74,9 +95,11 @@ def train(cfg: TrainConfig, *, resume: Optional[Path] = None) -> Path:
             progress.update(pos.batch)
             G.train(), D.train()
             for b in range(pos.batch, n_batches):
-                real = train_x[order[b * cfg.batch_size:(b + 1) * cfg.batch_size]]
-                stats = gan_step(parts, real, d_steps=cfg.d_steps, g_steps=cfg.g_steps,
-                                 unroll_steps=cfg.unroll_steps, unroll_mode=cfg.unroll_mode, draw=draw)
+                real = world.shard(train_x[order[b * cfg.batch_size:(b + 1) * cfg.batch_size]])
+                with autocast:
+                    stats = gan_step(parts, real, d_steps=cfg.d_steps, g_steps=cfg.g_steps,
+                                     unroll_steps=cfg.unroll_steps, unroll_mode=cfg.unroll_mode, draw=draw)
+                stats = mean_over_ranks(stats, world)
                 pos.batch, pos.iteration = b + 1, pos.iteration + 1
                 log.append(pos.iteration, epoch + 1, stats)
                 progress.update(1)
@@ -88,9 +111,13 @@ def train(cfg: TrainConfig, *, resume: Optional[Path] = None) -> Path:
                     checkpoint()
             pos.epoch, pos.batch = epoch + 1, 0
             checkpoint()
-            _epoch_figures(run, G, fixed_z, centres, log, n_batches, pos.epoch, cfg)
+            if world.main:
+                _epoch_figures(run, G, fixed_z, centres, log, n_batches, pos.epoch, cfg)
     finally:
         progress.close()
+    if not world.main:
+        finish(world)
+        return run.root
     save_generator(run.generator, G, {**_model_meta(cfg, data.shape), "epochs": pos.epoch,
                                       "iterations": pos.iteration})
     seconds = time.perf_counter() - started
@@ -101,6 +128,7 @@ def train(cfg: TrainConfig, *, resume: Optional[Path] = None) -> Path:
     say(f"done: {pos.epoch} epochs, {pos.iteration} iterations"
         + (f", {per_epoch:.1f} s/epoch" if per_epoch else ""))
     print(f"outputs in {run.root}")
+    finish(world)
     return run.root
 
 
@@ -162,7 +190,20 @@ def _epoch_figures(run: Run, G, fixed_z: Tensor, centres, log: MetricsLog, n_bat
                     title=f"{cfg.dataset}: {cfg.generator}/{cfg.discriminator}, {cfg.loss}, k={cfg.unroll_steps}")
 
 
-def _progress(cfg: TrainConfig, n_batches: int):
+def _progress(cfg: TrainConfig, n_batches: int, main: bool = True):
     from tqdm.auto import tqdm
 
-    return tqdm(total=n_batches, disable=cfg.quiet, file=sys.stderr, dynamic_ncols=True, leave=False)
+    return tqdm(total=n_batches, disable=cfg.quiet or not main, file=sys.stderr, dynamic_ncols=True, leave=False)
+
+
+def _channels_last(cfg: TrainConfig, device: torch.device, shape: tuple[int, ...]) -> bool:
+    """--channels-last as given; by default on for image models on CUDA, where it speeds up convolutions."""
+    if cfg.channels_last is not None:
+        return cfg.channels_last and len(shape) == 3
+    return device.type == "cuda" and len(shape) == 3
+
+
+def _autocast(cfg: TrainConfig, device: torch.device):
+    if cfg.amp == "bf16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()

@@ -38,12 +38,15 @@ def read_metrics(path: Path, up_to: int | None = None, columns: Sequence[str] = 
 
 
 class MetricsLog:
-    def __init__(self, path: Path, resume_at: int | None = None, stats: Sequence[str] = GAN_STATS):
-        self.path = path
+    def __init__(self, path: Path, resume_at: int | None = None, stats: Sequence[str] = GAN_STATS,
+                 write: bool = True):
+        self.path, self.write = path, write  # write=False: rows are still gathered, for checks
         self.stats = tuple(stats)
         self.columns = ("iteration", "epoch", *self.stats)
         self.pending: list[tuple[int, int, Tensor]] = []
         self.history = read_metrics(path, resume_at, self.columns) if resume_at is not None else []
+        if not write:
+            return
         lines = [",".join(self.columns)] + [self._format(r) for r in self.history]
         atomic_write_text(path, "\n".join(lines) + "\n")
 
@@ -60,10 +63,11 @@ class MetricsLog:
         bad = next((i for i, r in enumerate(rows) if not _finite(r, self.stats)), None)
         if bad is not None:
             rows = rows[: bad + 1]  # keep the first non-finite row as evidence, nothing after it
-        with open(self.path, "a") as f:
-            f.write("".join(self._format(r) + "\n" for r in rows))
-            f.flush()
-            os.fsync(f.fileno())
+        if self.write:
+            with open(self.path, "a") as f:
+                f.write("".join(self._format(r) + "\n" for r in rows))
+                f.flush()
+                os.fsync(f.fileno())
         self.history.extend(rows)
         return rows
 

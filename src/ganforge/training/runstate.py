@@ -96,7 +96,11 @@ def _restore_rng(tensors: dict[str, Tensor], data_rng: torch.Generator, device: 
 
 
 def say(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
+    """A progress line on stderr, from rank 0 only when torchrun runs several processes."""
+    from .distributed import is_main_process
+
+    if is_main_process():
+        print(msg, file=sys.stderr, flush=True)
 
 
 def save_state(path: Path, *, modules: dict[str, nn.Module], optimizers: dict[str, torch.optim.Optimizer],

@@ -1,0 +1,431 @@
+"""The report's comparisons as numbers, at CPU scale.
+
+    python benchmarks/quality.py --section losses|unroll|stacked|ae|time [options]
+    python benchmarks/quality.py --table          # rewrite quality.md from quality.json
+
+Each section trains with ganforge's own step (``gan_step``) on one CPU thread and adds its
+results to docs/benchmarks/quality.json; the Markdown table is rebuilt from the whole JSON
+each time, so sections can run one after another or side by side.
+
+- losses: the three losses of the report on MNIST, M1/M3, k=4, the same number of iterations.
+- unroll: k in {0, 2, 5}, restore and differentiable, on ring and grid, over several seeds.
+- stacked: Stacked MNIST, k=0 against k=5, each within the same CPU budget.
+- ae: the autoencoder with and without moment matching, as generators (from ae.json).
+- time: time to quality. Recipes trained for a CPU budget and evaluated at 2, 5 and 10
+  CPU-minutes: the report's recipe, ganforge's main job, and PyTorch-GAN's plain
+  fully-connected GAN (reimplemented below: BatchNorm G, Sigmoid + BCE, Adam 2e-4, batch 64).
+
+Budgets are process CPU time of the training steps (evaluation excluded), with torch limited to
+one thread, so a CPU-minute is a minute of one core whatever else the machine is doing.
+"""
+from __future__ import annotations
+
+import argparse
+import fcntl
+import json
+import math
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Optional
+
+import torch
+from torch import Tensor, nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import DOCS, machine  # noqa: E402
+
+from ganforge.data import load_dataset  # noqa: E402
+from ganforge.evaluation.classifier import load_evaluator  # noqa: E402
+from ganforge.evaluation.metrics import evaluate_images, image_metrics, real_features  # noqa: E402
+from ganforge.evaluation.modes import STACKED_SAMPLES, TOY_SAMPLES, mode_histogram_metrics, stacked_modes, \
+    toy_metrics  # noqa: E402
+from ganforge.losses import get_loss  # noqa: E402
+from ganforge.models import MODELS, build_model  # noqa: E402
+from ganforge.sampling import sample  # noqa: E402
+from ganforge.training.runstate import epoch_order  # noqa: E402
+from ganforge.training.step import GanParts, adam, gan_step  # noqa: E402
+
+JSON = DOCS / "quality.json"
+COVERED_SHARE = 0.02  # a class counts as covered when at least 2 % of samples (a fifth of its fair share) show it
+
+# The literature's figures, as published (modes covered, high-quality share or KL).
+LITERATURE = {
+    "ring": [("VEEGAN (Srivastava et al. 2017)", "8", "52.9 %"), ("PacGAN4 (Lin et al. 2018)", "7.8", "95.9 %")],
+    "grid": [("PacGAN4 (Lin et al. 2018)", "24.8", "93.6 %")],
+    "stacked": [("unrolled GAN, k=10 (Metz et al. 2017)", "817", "1.43"), ("PacDCGAN2 (Lin et al. 2018)", "1000",
+                                                                            "0.06")],
+}
+
+
+# --------------------------------------------------------------------------- training
+
+class Budget:
+    """Counts the process CPU time spent inside ``with budget:`` blocks."""
+
+    def __init__(self) -> None:
+        self.used = 0.0
+
+    def __enter__(self):
+        self._t = time.process_time()
+
+    def __exit__(self, *exc):
+        self.used += time.process_time() - self._t
+
+
+def make_parts(dataset: str, g: str, d: str, *, loss: str = "non_saturated", lr_g: float = 2e-4,
+               lr_d: float = 2e-4, z_dim: Optional[int] = None, real_label: float = 1.0, seed: int = 0):
+    data = load_dataset(dataset)
+    torch.manual_seed(seed)
+    z_dim = z_dim or MODELS.entry(g).meta["default_z"]
+    G = build_model(g, role="G", shape=data.shape, z_dim=z_dim)
+    D = build_model(d, role="D", shape=data.shape)
+    cpu = torch.device("cpu")
+    opt_g, opt_d = adam(G.parameters(), lr_g, (0.5, 0.999), cpu), adam(D.parameters(), lr_d, (0.5, 0.999), cpu)
+    return GanParts(G, D, opt_g, opt_d, get_loss(loss), z_dim, real_label), data
+
+
+def ema_of(G: nn.Module, decay: float) -> nn.Module:
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+    return AveragedModel(G, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+
+
+def run_gan(parts: GanParts, x: Tensor, *, batch: int, seed: int = 0, iterations: Optional[int] = None,
+            cpu_minutes: Optional[float] = None, milestones: tuple[float, ...] = (), unroll: int = 0,
+            mode: str = "restore", ema: Optional[nn.Module] = None,
+            on_milestone: Callable[[float, int], None] = lambda m, i: None) -> dict:
+    """Train with ``gan_step`` until ``iterations`` or ``cpu_minutes``; call ``on_milestone`` as each
+    milestone (CPU-minutes) passes. Returns iterations and CPU seconds used."""
+    data_rng = torch.Generator().manual_seed(seed + 1)
+    budget, it, epoch = Budget(), 0, 0
+    pending = sorted(milestones)
+
+    def draw() -> Tensor:
+        return x[torch.randint(len(x), (batch,), generator=data_rng)]
+
+    limit = cpu_minutes * 60 if cpu_minutes else math.inf
+    while True:
+        order = epoch_order(len(x), seed, epoch)
+        for b in range(len(x) // batch):
+            with budget:
+                gan_step(parts, x[order[b * batch:(b + 1) * batch]], unroll_steps=unroll, unroll_mode=mode, draw=draw)
+                if ema is not None:
+                    ema.update_parameters(parts.G)
+            it += 1
+            while pending and budget.used >= pending[0] * 60:
+                on_milestone(pending.pop(0), it)
+            if (iterations and it >= iterations) or budget.used >= limit:
+                return {"iterations": it, "cpu_seconds": round(budget.used, 1)}
+        epoch += 1
+
+
+class PlainGenerator(nn.Module):
+    """PyTorch-GAN's gan.py generator recipe: FC layers with BatchNorm (eps 0.8), LeakyReLU, Tanh."""
+
+    def __init__(self, z_dim: int = 100, shape=(1, 28, 28)):
+        super().__init__()
+        self.shape, self.z_dim = shape, z_dim
+
+        def block(n_in: int, n_out: int, norm: bool = True) -> list[nn.Module]:
+            layers: list[nn.Module] = [nn.Linear(n_in, n_out)]
+            if norm:
+                layers.append(nn.BatchNorm1d(n_out, 0.8))
+            return layers + [nn.LeakyReLU(0.2, inplace=True)]
+
+        self.net = nn.Sequential(*block(z_dim, 128, norm=False), *block(128, 256), *block(256, 512),
+                                 *block(512, 1024), nn.Linear(1024, math.prod(shape)), nn.Tanh())
+
+    def forward(self, z: Tensor) -> Tensor:
+        return self.net(z).view(len(z), *self.shape)
+
+
+class PlainDiscriminator(nn.Module):
+    def __init__(self, shape=(1, 28, 28)):
+        super().__init__()
+        self.net = nn.Sequential(nn.Flatten(), nn.Linear(math.prod(shape), 512), nn.LeakyReLU(0.2, inplace=True),
+                                 nn.Linear(512, 256), nn.LeakyReLU(0.2, inplace=True), nn.Linear(256, 1),
+                                 nn.Sigmoid())
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)
+
+
+def run_plain_gan(x: Tensor, *, cpu_minutes: float, milestones: tuple[float, ...], seed: int,
+                  on_milestone: Callable[[nn.Module, float, int], None]) -> dict:
+    """The peer recipe's own loop: G step on BCE(D(G(z)), 1), then D step on the mean of the real and
+    fake BCE terms; batch 64, Adam(2e-4, betas 0.5/0.999), data shuffled each epoch."""
+    torch.manual_seed(seed)
+    G, D = PlainGenerator(), PlainDiscriminator()
+    opt_g = torch.optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    bce, batch = nn.BCELoss(), 64
+    budget, it, epoch, pending = Budget(), 0, 0, sorted(milestones)
+    while True:
+        order = epoch_order(len(x), seed, epoch)
+        for b in range(len(x) // batch):
+            with budget:
+                real = x[order[b * batch:(b + 1) * batch]]
+                valid, fake_t = torch.ones(batch, 1), torch.zeros(batch, 1)
+                opt_g.zero_grad()
+                gen = G(torch.randn(batch, G.z_dim))
+                bce(D(gen), valid).backward()
+                opt_g.step()
+                opt_d.zero_grad()
+                ((bce(D(real), valid) + bce(D(gen.detach()), fake_t)) / 2).backward()
+                opt_d.step()
+            it += 1
+            while pending and budget.used >= pending[0] * 60:
+                on_milestone(G, pending.pop(0), it)
+            if budget.used >= cpu_minutes * 60:
+                return {"iterations": it, "cpu_seconds": round(budget.used, 1), "z_dim": G.z_dim}
+        epoch += 1
+
+
+# --------------------------------------------------------------------------- evaluation
+
+class MnistJudge:
+    """FID, classifier score and class coverage of 10,000 samples against the 2,000 test digits."""
+
+    def __init__(self) -> None:
+        self.net, meta = load_evaluator("mnist")
+        self.real = real_features(self.net, load_dataset("mnist").test, meta["sha256"])
+
+    def __call__(self, G: nn.Module, z_dim: int, n: int = 10_000) -> dict:
+        was_training = G.training
+        images, _ = sample(G, n, z_dim, seed=1234)
+        G.train(was_training)
+        q = image_metrics(self.real, evaluate_images(self.net, images))
+        hist = q["class_histogram"]
+        return {"fid": round(q["fid"], 2), "classifier_score": round(q["classifier_score"], 3),
+                "classifier_score_real": round(q["classifier_score_real"], 3),
+                "class_kl_to_uniform": round(q["class_kl_to_uniform"], 4),
+                "classes_covered": sum(h >= COVERED_SHARE for h in hist), "class_histogram": hist,
+                "precision": round(q["precision"], 3), "recall": round(q["recall"], 3)}
+
+
+def toy_quality(G: nn.Module, z_dim: int, data) -> dict:
+    points, _ = sample(G, TOY_SAMPLES, z_dim, seed=1234)
+    G.train()
+    m = toy_metrics(points, data.extras["centres"], data.extras["std"])
+    return {k: m[k] for k in ("modes_covered", "modes_total", "high_quality_share", "reverse_kl")}
+
+
+def stacked_quality(G: nn.Module, z_dim: int, net: nn.Module) -> dict:
+    images, _ = sample(G, STACKED_SAMPLES, z_dim, seed=1234)
+    G.train()
+    m = mode_histogram_metrics(stacked_modes(net, images), 1000)
+    return {k: m[k] for k in ("modes_covered", "kl_to_uniform", "samples")}
+
+
+# --------------------------------------------------------------------------- sections
+
+def section_losses(args) -> dict:
+    judge, out = MnistJudge(), {}
+    for loss in ("cross_entropy", "non_saturated", "mse"):
+        parts, data = make_parts("mnist", "M1", "M3", loss=loss, z_dim=50, seed=args.seed)
+        info = run_gan(parts, data.train, batch=24, iterations=args.iterations, unroll=4, seed=args.seed)
+        out[loss] = {**info, **judge(parts.G, parts.z_dim)}
+        print(loss, out[loss], flush=True)
+    return {"recipe": f"M1/M3, batch 24, k=4 restore, z=50, lr 2e-4, {args.iterations} iterations, seed {args.seed}",
+            "runs": out}
+
+
+UNROLL_CONFIGS = ((0, "restore"), (2, "restore"), (5, "restore"), (2, "differentiable"), (5, "differentiable"))
+
+
+def section_unroll(args) -> dict:
+    out = {}
+    for dataset in ("ring", "grid"):
+        for k, mode in UNROLL_CONFIGS:
+            name = f"{dataset} k={k}" + (f" {mode}" if k else "")
+            seeds = []
+            for seed in range(args.seeds):
+                parts, data = make_parts(dataset, "toy-g", "toy-d", lr_g=args.toy_lr, lr_d=args.toy_lr, seed=seed)
+                info = run_gan(parts, data.train, batch=512, iterations=args.toy_iterations, unroll=k, mode=mode,
+                               seed=seed)
+                seeds.append({**info, **toy_quality(parts.G, parts.z_dim, data)})
+            out[name] = {"dataset": dataset, "k": k, "mode": mode if k else None, "seeds": seeds}
+            print(name, [(s["modes_covered"], round(s["high_quality_share"], 3)) for s in seeds], flush=True)
+    return {"recipe": f"toy-g/toy-d, batch 512, Adam lr {args.toy_lr}, {args.toy_iterations} iterations, "
+                      f"seeds 0-{args.seeds - 1}", "runs": out}
+
+
+def section_stacked(args) -> dict:
+    net, _ = load_evaluator("mnist")
+    out = {}
+    for k in (0, 5):
+        parts, data = make_parts("stacked-mnist", "M4", "M5", seed=args.seed)
+        info = run_gan(parts, data.train, batch=64, cpu_minutes=args.stacked_minutes, unroll=k, seed=args.seed)
+        out[f"k={k}"] = {**info, **stacked_quality(parts.G, parts.z_dim, net)}
+        print(k, out[f"k={k}"], flush=True)
+    return {"recipe": f"M4/M5 (3 channels), batch 64, lr 2e-4, {args.stacked_minutes} CPU-minutes each, "
+                      f"seed {args.seed}", "runs": out}
+
+
+def section_ae(args) -> dict:
+    ae = json.loads((DOCS / "ae.json").read_text())
+    return {"recipe": f"from ae.json (python benchmarks/ae.py --epochs {ae['epochs']})", "runs": ae["runs"]}
+
+
+# name -> (description, G, D, batch, unroll, z, ema decay or None)
+RECIPES = {
+    "report": ("the report's best: M1/M3, non-saturated, k=4 restore, batch 24, z=50", "M1", "M3", 24, 4, 50),
+    "dcgan": ("DCGAN pair M4/M5, non-saturated, k=0, batch 64, z=50", "M4", "M5", 64, 0, 50),
+}
+
+
+def section_time(args) -> dict:
+    judge, out = MnistJudge(), {}
+    milestones = tuple(args.milestones)
+    x = load_dataset("mnist").train
+    for name in args.recipes:
+        if name == "pytorch-gan":
+            def at(G, minute, it, _name=name):
+                out.setdefault(_name, {"about": "PyTorch-GAN's gan.py recipe: FC G with BatchNorm, Sigmoid + BCE, "
+                                                "Adam 2e-4, batch 64, z=100", "at": {}})
+                out[_name]["at"][str(minute)] = {"iterations": it, **judge(G, G.z_dim)}
+                print(_name, minute, out[_name]["at"][str(minute)], flush=True)
+            run_plain_gan(x, cpu_minutes=max(milestones), milestones=milestones, seed=args.seed, on_milestone=at)
+            continue
+        about, g, d, batch, k, z = RECIPES[name]
+        parts, _ = make_parts("mnist", g, d, z_dim=z, seed=args.seed)
+        ema = ema_of(parts.G, args.ema) if args.ema else None
+        out[name] = {"about": about, "at": {}}
+        if ema is not None:
+            out[name + "+ema"] = {"about": f"{about}, sampled from an EMA of G's weights (decay {args.ema})", "at": {}}
+
+        def at(minute, it, _name=name, _parts=parts, _ema=ema):
+            out[_name]["at"][str(minute)] = {"iterations": it, **judge(_parts.G, _parts.z_dim)}
+            print(_name, minute, out[_name]["at"][str(minute)], flush=True)
+            if _ema is not None:
+                out[_name + "+ema"]["at"][str(minute)] = {"iterations": it, **judge(_ema.module, _parts.z_dim)}
+                print(_name + "+ema", minute, out[_name + "+ema"]["at"][str(minute)], flush=True)
+
+        run_gan(parts, x, batch=batch, cpu_minutes=max(milestones), milestones=milestones, unroll=k, ema=ema,
+                seed=args.seed, on_milestone=at)
+    return {"milestones": list(milestones), "seed": args.seed, "runs": out}
+
+
+SECTIONS = {"losses": section_losses, "unroll": section_unroll, "stacked": section_stacked, "ae": section_ae,
+            "time": section_time}
+
+
+# --------------------------------------------------------------------------- output
+
+def merge(section: str, result: dict) -> dict:
+    """Add one section's result to quality.json under a lock (sections may finish side by side)."""
+    DOCS.mkdir(parents=True, exist_ok=True)
+    with open(DOCS / ".quality.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        everything = json.loads(JSON.read_text()) if JSON.exists() else {}
+        if section == "time" and "time" in everything:  # recipes may be measured in separate calls
+            result["runs"] = {**everything["time"]["runs"], **result["runs"]}
+        everything[section] = {**result, "machine": machine(), "measured": time.strftime("%Y-%m-%d")}
+        tmp = JSON.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(everything, indent=2) + "\n")
+        tmp.replace(JSON)
+    return everything
+
+
+def markdown(q: dict) -> str:
+    md = ["# Quality benchmark", "",
+          "`python benchmarks/quality.py --section NAME`, one CPU thread per run, budgets in process CPU time "
+          "of the training steps. Image metrics use the shipped MNIST evaluator's features: FID of 10,000 samples "
+          "against the bundled sample's 2,000 test digits, the classifier score (the real test digits score "
+          "about 9.5), and classes covered (at least 2 % of samples). Every number below was measured by the "
+          "command named with it; nothing is copied from elsewhere except the literature rows, marked as such.", ""]
+    if "time" in q:
+        t = q["time"]
+        md += ["## Time to quality (MNIST)", "",
+               f"`python benchmarks/quality.py --section time`; evaluated after each of {t['milestones']} "
+               "CPU-minutes of training.", "",
+               "| recipe | CPU-minutes | iterations | FID | classifier score | classes covered | class KL to uniform |",
+               "|---|---:|---:|---:|---:|---:|---:|"]
+        for name, r in t["runs"].items():
+            for minute, m in r["at"].items():
+                md.append(f"| {name} | {minute} | {m['iterations']:,} | {m['fid']:.1f} | {m['classifier_score']:.2f} "
+                          f"| {m['classes_covered']}/10 | {m['class_kl_to_uniform']:.3f} |")
+        md += [""] + [f"- **{name}**: {r['about']}" for name, r in t["runs"].items()] + [""]
+    if "losses" in q:
+        r = q["losses"]
+        md += ["## The three losses (MNIST)", "", f"`--section losses`: {r['recipe']}.", "",
+               "| loss | FID | classifier score | classes covered | class KL to uniform | CPU seconds |",
+               "|---|---:|---:|---:|---:|---:|"]
+        for loss, m in r["runs"].items():
+            md.append(f"| {loss} | {m['fid']:.1f} | {m['classifier_score']:.2f} | {m['classes_covered']}/10 | "
+                      f"{m['class_kl_to_uniform']:.3f} | {m['cpu_seconds']:.0f} |")
+        md.append("")
+    if "unroll" in q:
+        r = q["unroll"]
+        md += ["## Unrolling on the 2-D toys", "", f"`--section unroll`: {r['recipe']}. 2,500 samples per run; "
+               "high quality = within 3 standard deviations of the nearest mode; a mode is covered when at "
+               "least 20 high-quality samples sit at it.", "",
+               "| run | modes (mean, min over seeds) | high quality (mean, min) | reverse KL (mean) | CPU s per run |",
+               "|---|---:|---:|---:|---:|"]
+        for name, run in r["runs"].items():
+            s = run["seeds"]
+            modes = [x["modes_covered"] for x in s]
+            hq = [x["high_quality_share"] for x in s]
+            md.append(f"| {name} | {statistics.mean(modes):.1f} / {s[0]['modes_total']}, {min(modes)} | "
+                      f"{100 * statistics.mean(hq):.1f} %, {100 * min(hq):.1f} % | "
+                      f"{statistics.mean(x['reverse_kl'] for x in s):.3f} | "
+                      f"{statistics.mean(x['cpu_seconds'] for x in s):.0f} |")
+        for ds in ("ring", "grid"):
+            for who, modes, hq in LITERATURE[ds]:
+                md.append(f"| {ds}: {who}, published | {modes} | {hq} | | |")
+        md.append("")
+    if "stacked" in q:
+        r = q["stacked"]
+        md += ["## Stacked MNIST", "", f"`--section stacked`: {r['recipe']}; 26,000 samples, each channel "
+               "classified by the MNIST evaluator.", "",
+               "| run | modes covered of 1,000 | KL to uniform | iterations |", "|---|---:|---:|---:|"]
+        for name, m in r["runs"].items():
+            md.append(f"| {name} | {m['modes_covered']} | {m['kl_to_uniform']:.3f} | {m['iterations']:,} |")
+        for who, modes, kl in LITERATURE["stacked"]:
+            md.append(f"| {who}, published | {modes} | {kl} | |")
+        md.append("")
+    if "ae" in q:
+        r = q["ae"]
+        md += ["## Autoencoders as generators", "", f"{r['recipe']}: z ~ N(0, I) through the decoder.", "",
+               "| latent regulariser | FID | classifier score | class KL to uniform | KS of z to N(0, 1) |",
+               "|---|---:|---:|---:|---:|"]
+        for reg, m in r["runs"].items():
+            md.append(f"| {reg} | {m['fid']:.1f} | {m['classifier_score']:.2f} | {m['class_kl_to_uniform']:.3f} | "
+                      f"{m['ks']:.4f} |")
+        md.append("")
+    notes = DOCS / "quality-notes.md"
+    if notes.exists():
+        md += [notes.read_text().rstrip(), ""]
+    return "\n".join(md)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--section", choices=SECTIONS)
+    p.add_argument("--table", action="store_true", help="only rebuild quality.md from quality.json")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--iterations", type=int, default=1000, help="losses: iterations per loss")
+    p.add_argument("--seeds", type=int, default=5, help="unroll: seeds per configuration")
+    p.add_argument("--toy-iterations", type=int, default=3000)
+    p.add_argument("--toy-lr", type=float, default=1e-4)
+    p.add_argument("--stacked-minutes", type=float, default=10.0, help="stacked: CPU-minutes per run")
+    p.add_argument("--milestones", type=float, nargs="+", default=[2.0, 5.0, 10.0], help="time: CPU-minutes")
+    p.add_argument("--recipes", nargs="+", default=["report", "dcgan", "pytorch-gan"],
+                   choices=[*RECIPES, "pytorch-gan"])
+    p.add_argument("--ema", type=float, default=0.999, help="time: also evaluate an EMA of G (0: off)")
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    if args.section:
+        everything = merge(args.section, SECTIONS[args.section](args))
+    else:
+        everything = json.loads(JSON.read_text()) if JSON.exists() else {}
+    text = markdown(everything)
+    (DOCS / "quality.md").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
