@@ -99,6 +99,13 @@ def restore_optimizer(opt: torch.optim.Optimizer, tensors: dict[str, Tensor], gr
         state.setdefault(int(pid), {})[key] = value
     # JSON turns tuples (betas) into lists; Adam accepts either.
     opt.load_state_dict({"state": state, "param_groups": groups})
+    # Saved tensors come back contiguous; a fused optimiser walks parameter and state memory in
+    # step, so each state tensor must have its parameter's layout (channels-last, say).
+    for group in opt.param_groups:
+        for p in group["params"]:
+            for key, value in opt.state.get(p, {}).items():
+                if torch.is_tensor(value) and value.shape == p.shape and value.stride() != p.stride():
+                    opt.state[p][key] = torch.empty_like(p, dtype=value.dtype).copy_(value)
 
 
 # ---- generators for later commands (sample, invert, ...) ---------------------------------

@@ -140,3 +140,32 @@ def test_unrolled_ring_gan_covers_its_modes():
     counts = torch.bincount(mode[near], minlength=8)
     covered = int((counts >= 25).sum())  # a mode counts when it holds >= 1% of the samples
     assert covered >= 6, counts.tolist()
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_restored_adam_state_takes_the_channels_last_parameters_layout(fused):
+    """Saved moments come back contiguous; a fused Adam on channels-last weights must still step
+    exactly as the uninterrupted optimiser does."""
+    from ganforge.checkpoint import optimizer_tensors, restore_optimizer
+
+    def fresh():
+        p = torch.arange(4 * 3 * 5 * 5, dtype=torch.float32).view(4, 3, 5, 5).to(memory_format=torch.channels_last)
+        p = p.div(100).requires_grad_()
+        return p, torch.optim.Adam([p], lr=0.1, fused=fused)
+
+    grads = [torch.randn(4, 3, 5, 5).to(memory_format=torch.channels_last) for _ in range(2)]
+    a, opt_a = fresh()
+    for g in grads:
+        a.grad = g.clone()
+        opt_a.step()
+    b, opt_b = fresh()
+    b.grad = grads[0].clone()
+    opt_b.step()
+    state, groups = optimizer_tensors(opt_b)
+    b2, opt_b2 = fresh()
+    with torch.no_grad():
+        b2.copy_(b)
+    restore_optimizer(opt_b2, {k: v.contiguous() for k, v in state.items()}, groups)
+    b2.grad = grads[1].clone()
+    opt_b2.step()
+    assert torch.equal(a, b2)

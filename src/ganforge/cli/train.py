@@ -63,7 +63,7 @@ def add_parser(sub) -> None:
     p.add_argument("--compile", action="store_true", help="torch.compile G and D (worth it for long GPU runs)")
     p.add_argument("--amp", choices=("bf16",), help="autocast the training step to bfloat16 (CUDA GPUs with bf16)")
     p.add_argument("--channels-last", action=argparse.BooleanOptionalAction,
-                   help="channels-last memory format for image models (default: on for CUDA, off for CPU)")
+                   help="channels-last memory format for image models (default: on for CPU and CUDA)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
 

@@ -51,7 +51,7 @@ class TrainConfig(RunOptions):
     sync_bn: bool = False  # BatchNorm statistics over all processes under torchrun
     compile: bool = False  # torch.compile G and D
     amp: Optional[str] = None  # "bf16": autocast the step to bfloat16
-    channels_last: Optional[bool] = None  # None: on for image models on CUDA
+    channels_last: Optional[bool] = None  # None: on for image models on CPU and CUDA
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -197,10 +197,11 @@ def _progress(cfg: TrainConfig, n_batches: int, main: bool = True):
 
 
 def _channels_last(cfg: TrainConfig, device: torch.device, shape: tuple[int, ...]) -> bool:
-    """--channels-last as given; by default on for image models on CUDA, where it speeds up convolutions."""
+    """--channels-last as given; by default on for image models (faster convolutions on CPU and CUDA,
+    see docs/benchmarks/throughput.md)."""
     if cfg.channels_last is not None:
         return cfg.channels_last and len(shape) == 3
-    return device.type == "cuda" and len(shape) == 3
+    return device.type in ("cpu", "cuda") and len(shape) == 3
 
 
 def _autocast(cfg: TrainConfig, device: torch.device):

@@ -52,16 +52,21 @@ def adam(params, lr: float, betas: tuple[float, float], device: torch.device) ->
     return torch.optim.Adam(params, lr=lr, betas=betas, **fast)
 
 
-def d_step(parts: GanParts, real: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """One discriminator update; returns (d_loss, real_logits, fake_logits), detached."""
-    with torch.no_grad():
-        fake = unwrap(parts.G)(parts.z(len(real), real.device))
-    real_logits, fake_logits = parts.D(real), parts.D(fake)
+def d_step(parts: GanParts, real: Tensor, *, keep_fake: bool = False) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
+    """One discriminator update; returns (d_loss, real_logits, fake_logits) detached, and with
+    ``keep_fake`` the fake batch still attached to G's graph, for the generator step to reuse."""
+    z = parts.z(len(real), real.device)
+    if keep_fake:
+        fake = parts.G(z)
+    else:
+        with torch.no_grad():
+            fake = unwrap(parts.G)(z)
+    real_logits, fake_logits = parts.D(real), parts.D(fake.detach())
     loss = parts.loss.d(real_logits, fake_logits, parts.real_label)
     parts.opt_d.zero_grad(set_to_none=True)
     loss.backward()
     parts.opt_d.step()
-    return loss.detach(), real_logits.detach(), fake_logits.detach()
+    return loss.detach(), real_logits.detach(), fake_logits.detach(), fake if keep_fake else None
 
 
 def _g_update(parts: GanParts, loss: Tensor) -> Tensor:
@@ -74,9 +79,13 @@ def _g_update(parts: GanParts, loss: Tensor) -> Tensor:
     return norm
 
 
-def g_step(parts: GanParts, batch_size: int, device: torch.device | str) -> tuple[Tensor, Tensor]:
-    """One plain generator update; returns (g_loss, G gradient norm)."""
-    fake_logits = unwrap(parts.D)(parts.G(parts.z(batch_size, device)))
+def g_step(parts: GanParts, batch_size: int, device: torch.device | str,
+           fake: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """One plain generator update, on ``fake`` (G's output, graph attached) if given, else on a
+    fresh batch; returns (g_loss, G gradient norm)."""
+    if fake is None:
+        fake = parts.G(parts.z(batch_size, device))
+    fake_logits = unwrap(parts.D)(fake)
     loss = parts.loss.g(fake_logits)
     return loss.detach(), _g_update(parts, loss)
 
@@ -166,12 +175,17 @@ def g_step_unrolled_differentiable(parts: GanParts, k: int, draw: Callable[[], T
 def gan_step(parts: GanParts, real: Tensor, *, d_steps: int = 1, g_steps: int = 1, unroll_steps: int = 0,
              unroll_mode: str = "restore", draw: Callable[[], Tensor] | None = None) -> Tensor:
     """One batch of training. Returns a detached tensor of
-    [d_loss, g_loss, mean D(x), mean D(G(z)), G gradient norm] (no host sync here)."""
-    for _ in range(d_steps):
-        d_loss, real_logits, fake_logits = d_step(parts, real)
-    for _ in range(g_steps):
+    [d_loss, g_loss, mean D(x), mean D(G(z)), G gradient norm] (no host sync here).
+
+    Without unrolling, the first generator update reuses the last discriminator step's fake
+    batch (as DCGAN's reference implementation does): G is unchanged in between, so this is
+    the same update on the same distribution, with one generator forward pass fewer."""
+    reuse = unroll_steps == 0
+    for i in range(d_steps):
+        d_loss, real_logits, fake_logits, fake = d_step(parts, real, keep_fake=reuse and i == d_steps - 1)
+    for j in range(g_steps):
         if unroll_steps == 0:
-            g_loss, g_norm = g_step(parts, len(real), real.device)
+            g_loss, g_norm = g_step(parts, len(real), real.device, fake if j == 0 else None)
         elif unroll_mode == "restore":
             g_loss, g_norm = g_step_unrolled_restore(parts, unroll_steps, draw)
         else:
