@@ -6,7 +6,7 @@ from typing import Optional, Sequence
 
 from .. import __version__
 from ..errors import GanforgeError
-from . import evaluate, info, latent, train
+from . import evaluate, info, latent, report, train
 from .common import Parser
 
 
@@ -18,6 +18,7 @@ def build_parser() -> Parser:
     train.add_ae_parser(sub)
     latent.add_parsers(sub)
     evaluate.add_parsers(sub)
+    report.add_parsers(sub)
     info.add_parsers(sub)
     return parser
 
