@@ -26,7 +26,7 @@ h3{font-size:1.05em;margin:1.2em 0 .4em}
 figure{margin:0}figure img{max-width:100%;height:auto;border:1px solid #eee}
 figcaption{font-size:.85em;color:#555}
 table{border-collapse:collapse;margin:.5em 0;font-size:.9em}
-td,th{border:1px solid #ddd;padding:.25em .6em;text-align:right}th{background:#f4f4f6}
+td,th{border:1px solid #ddd;padding:.25em .6em;text-align:right}th{background:#f4f4f6;text-align:left}
 td:first-child,th:first-child,td.t{text-align:left}
 .note{color:#666;font-size:.9em}code{background:#f4f4f6;padding:0 .25em}
 nav a{margin-right:1em}
