@@ -84,3 +84,48 @@ def test_epoch_order_depends_only_on_seed_and_epoch():
     assert torch.equal(a, loop.epoch_order(100, 3, 7))
     assert not torch.equal(a, loop.epoch_order(100, 3, 8))
     assert sorted(a.tolist()) == list(range(100))
+
+
+def test_full_disk_before_training_is_one_clear_line(tmp_path, monkeypatch, capsys):
+    import errno
+    from pathlib import Path
+
+    real = Path.write_bytes
+
+    def full(self, data):
+        if self.name == ".write-test":
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(self, data)
+
+    monkeypatch.setattr(Path, "write_bytes", full)
+    assert main(RING + ["-e", "1", "-o", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if "error:" in line]
+    assert len(errors) == 1 and "cannot write to output folder" in errors[0] and "No space left" in errors[0]
+    assert not (tmp_path / "run").exists()  # nothing left to block the next try
+
+
+def test_disk_filling_up_mid_run_keeps_the_last_checkpoint(tmp_path, monkeypatch, capsys):
+    import errno
+
+    import ganforge.io as gio
+
+    run = tmp_path / "run"
+    real, calls = gio.os.fsync, {"n": 0}
+
+    def fsync(fd):
+        if os.path.basename(os.readlink(f"/proc/self/fd/{fd}")).startswith(".last.safetensors."):
+            calls["n"] += 1
+            if calls["n"] == 2:  # the second checkpoint write finds the disk full
+                raise OSError(errno.ENOSPC, "No space left on device")
+        return real(fd)
+
+    monkeypatch.setattr(gio.os, "fsync", fsync)
+    assert main(RING + ["-e", "3", "-o", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert len([line for line in err.splitlines() if "error:" in line]) == 1 and "No space left" in err
+    _, meta = load_checkpoint(run / "checkpoints" / "last.safetensors")
+    assert meta["position"]["iteration"] == 5  # the first checkpoint, whole
+    assert not list((run / "checkpoints").glob(".*.tmp"))  # the failed write cleaned up after itself
+    monkeypatch.undo()
+    assert main(["train", "--resume", str(run), "-q"]) == 0

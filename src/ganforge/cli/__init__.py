@@ -31,6 +31,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except GanforgeError as exc:
         print(f"ganforge: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a disk that fills up or goes away mid-run: the last finished file is intact
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"ganforge: error: cannot write or read a file{where}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("ganforge: interrupted; the last checkpoint is kept", file=sys.stderr)
         return 130

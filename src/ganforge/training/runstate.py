@@ -52,13 +52,21 @@ class Run:
         self.summary = root / "summary.json"
 
     def prepare(self) -> None:
+        made: list[Path] = []
         try:
             for d in (self.root, self.samples, self.checkpoints):
-                d.mkdir(parents=True, exist_ok=True)
+                if not d.exists():
+                    d.mkdir(parents=True)
+                    made.append(d)
             probe = self.root / ".write-test"
             probe.write_bytes(b"ok")
             probe.unlink()
         except OSError as exc:
+            for d in reversed(made):  # leave no empty run folder behind to block the next try
+                try:
+                    d.rmdir()
+                except OSError:
+                    pass
             raise GanforgeError(f"cannot write to output folder {self.root}: {exc.strerror or exc}") from None
 
 
@@ -73,7 +81,10 @@ def pick_device(name: str) -> torch.device:
         raise GanforgeError(f"--device {name} asked for, but CUDA is not available here")
     if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
         raise GanforgeError("--device mps asked for, but MPS is not available here")
-    return torch.device(name)
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise GanforgeError(f"unknown device {name!r}; valid: auto, cpu, cuda, cuda:N, mps") from None
 
 
 def epoch_order(n: int, seed: int, epoch: int) -> Tensor:
@@ -141,6 +152,10 @@ def open_run(out: str, resume: bool) -> Run:
                             "to continue it, or choose another --out")
     if resume and not run.last.is_file():
         raise GanforgeError(f"{run.root} has no checkpoint to resume from ({run.last} is missing)")
+    if resume:  # a run killed while writing leaves its temporary file; the finished files are intact
+        for folder in (run.root, run.checkpoints, run.samples):
+            for stale in folder.glob(".*.tmp"):
+                stale.unlink(missing_ok=True)
     return run
 
 
