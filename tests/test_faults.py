@@ -81,6 +81,8 @@ def test_sigkill_at_20_random_moments_loses_nothing(tmp_path):
         marks = [c for c in err if c in "<>"]
         in_write += bool(marks) and marks[-1] == "<"
         seen.append(_checkpoint_is_whole(run))
+    print(f"\nfault injection: {kills} kills, {in_write} inside a write, checkpoints at {len(set(seen))} distinct "
+          f"iterations")
     assert kills == KILLS, f"the run finished after {kills} kills; make it longer"
     assert in_write >= 3, f"only {in_write} of {KILLS} kills landed inside a write"
     assert len(set(seen)) > 5  # the kills fell at many different points of training

@@ -144,6 +144,8 @@ def test_truncation_redraws_large_components():
                        torch.randn(4, 3, generator=torch.Generator().manual_seed(1)))
     with pytest.raises(GanforgeError):
         truncated_normal(2, 2, 0.0)
+    tiny = truncated_normal(1000, 50, 1e-30, generator=g)  # no endless redrawing, however small psi is
+    assert tiny.abs().max() <= 1e-30
 
 
 def test_pruned_restarts_continue_only_the_best():

@@ -8,6 +8,7 @@ legacy file has no metadata, so its model name and latent size come from the cal
 from __future__ import annotations
 
 import pickle
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -78,7 +79,9 @@ def _open_legacy(path: Path, model: Optional[str], z_dim: Optional[int], dataset
     if entry.meta["role"] != "G":
         raise GanforgeError(f"--model {entry.name} is not a generator")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch's notes on pickle protocols would precede our one line
+            warnings.simplefilter("ignore", UserWarning)
+            state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else "not plain weights"
         raise GanforgeError(f"refused to load {path}: it is not a plain weights file and loading it could run "

@@ -1,7 +1,9 @@
 """Image files in and out: user images become tensors shaped like a generator's output."""
 from __future__ import annotations
 
+import contextlib
 import sys
+import warnings
 from pathlib import Path
 
 import torch
@@ -10,6 +12,16 @@ from torch import Tensor
 from .errors import GanforgeError
 
 MAX_PIXELS = 50_000_000  # larger files are refused before decoding, not after
+
+
+@contextlib.contextmanager
+def _quiet_bombs():
+    """PIL warns (in several lines) about huge images before ganforge refuses them in one line."""
+    from PIL import Image
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        yield
 
 
 def load_image(path: Path | str, size: int | tuple[int, int], channels: int = 3) -> Tensor:
@@ -22,7 +34,7 @@ def load_image(path: Path | str, size: int | tuple[int, int], channels: int = 3)
 
     h, w = (size, size) if isinstance(size, int) else size
     try:
-        with Image.open(path) as im:
+        with _quiet_bombs(), Image.open(path) as im:
             if im.width * im.height > MAX_PIXELS:
                 raise GanforgeError(f"image {path} is {im.width}x{im.height}, larger than ganforge reads")
             img = TF.pil_to_tensor(im.convert("RGB" if channels == 3 else "L"))  # (C, H, W) uint8
@@ -47,7 +59,7 @@ def read_images(paths: list[str | Path], shape: tuple[int, ...]) -> Tensor:
     out = []
     for p in paths:
         try:
-            with Image.open(p) as im:
+            with _quiet_bombs(), Image.open(p) as im:
                 size, mode = im.size, im.mode
         except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
             raise GanforgeError(f"cannot read image {p}: {exc}") from None

@@ -7,6 +7,8 @@ would follow alone: the batch only shares the generator's forward and backward p
 """
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass
 from typing import Optional
 
@@ -54,6 +56,10 @@ def invert(G: nn.Module, images: Tensor, *, restarts: int = 5, iters: int = 500,
     """
     if restarts < 1 or iters < 0:
         raise GanforgeError(f"need restarts >= 1 and iterations >= 0, got {restarts} and {iters}")
+    if lr is not None and not (math.isfinite(lr) and lr > 0):
+        raise GanforgeError(f"learning rate must be a positive number, got {lr}")
+    if not (math.isfinite(prior) and prior >= 0):
+        raise GanforgeError(f"prior weight must be >= 0, got {prior}")
     if prune_after is not None and not 0 <= prune_after <= 1:
         raise GanforgeError(f"prune_after must be a fraction in [0, 1], got {prune_after}")
     if optimizer not in OPTIMIZERS:
