@@ -237,7 +237,7 @@ UNROLL_CONFIGS = ((0, "restore"), (2, "restore"), (5, "restore"), (2, "different
 
 def section_unroll(args) -> dict:
     out = {}
-    for dataset in ("ring", "grid"):
+    for dataset in args.toys:
         for k, mode in UNROLL_CONFIGS:
             name = f"{dataset} k={k}" + (f" {mode}" if k else "")
             seeds = []
@@ -320,8 +320,8 @@ def merge(section: str, result: dict) -> dict:
     with open(DOCS / ".quality.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         everything = json.loads(JSON.read_text()) if JSON.exists() else {}
-        if section == "time" and "time" in everything:  # recipes may be measured in separate calls
-            result["runs"] = {**everything["time"]["runs"], **result["runs"]}
+        if section in everything:  # a section's runs may be measured in separate calls
+            result["runs"] = {**everything[section].get("runs", {}), **result["runs"]}
         everything[section] = {**result, "machine": machine(), "measured": time.strftime("%Y-%m-%d")}
         tmp = JSON.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(everything, indent=2) + "\n")
@@ -409,8 +409,9 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--iterations", type=int, default=1000, help="losses: iterations per loss")
     p.add_argument("--seeds", type=int, default=5, help="unroll: seeds per configuration")
-    p.add_argument("--toy-iterations", type=int, default=3000)
-    p.add_argument("--toy-lr", type=float, default=1e-4)
+    p.add_argument("--toys", nargs="+", default=["ring", "grid"], choices=["ring", "grid"])
+    p.add_argument("--toy-iterations", type=int, default=2000)
+    p.add_argument("--toy-lr", type=float, default=1e-3)
     p.add_argument("--stacked-minutes", type=float, default=10.0, help="stacked: CPU-minutes per run")
     p.add_argument("--milestones", type=float, nargs="+", default=[2.0, 5.0, 10.0], help="time: CPU-minutes")
     p.add_argument("--recipes", nargs="+", default=["report", "dcgan", "pytorch-gan"],

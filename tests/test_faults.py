@@ -12,9 +12,9 @@ import torch
 from ganforge.checkpoint import load_checkpoint
 from ganforge.training.metrics import read_metrics
 
-ARGS = ["train", "--dataset", "ring", "-b", "64", "--limit", "3200", "-e", "30", "-q", "--seed", "5",
+ARGS = ["train", "--dataset", "ring", "-b", "64", "--limit", "3200", "-e", "20", "-q", "--seed", "5",
         "--checkpoint-every", "7", "--log-every", "3"]
-ITERATIONS = 30 * 50
+ITERATIONS = 20 * 50
 KILLS = 20
 
 # Runs ganforge with every fsync in its atomic writes slowed down, so that a kill at a random

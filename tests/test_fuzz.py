@@ -142,7 +142,7 @@ IMAGE_BYTES = st.one_of(
 )
 
 
-@settings(FUZZ, max_examples=250)
+@settings(FUZZ, max_examples=200)
 @given(blob=IMAGE_BYTES, suffix=st.sampled_from([".png", ".jpg", ".txt", ""]))
 def test_image_inputs(generator, blob, suffix):
     with tempfile.TemporaryDirectory() as tmp:
@@ -190,7 +190,7 @@ def _checkpoint(kind: str, data: st.DataObject, valid: bytes, work: Path) -> tup
     return pickle.dumps({"state": Payload(str(work))}), data.draw(st.sampled_from([".pt", ".pkl"]))
 
 
-@settings(FUZZ, max_examples=300)
+@settings(FUZZ, max_examples=350)
 @given(kind=st.sampled_from(["truncated", "flipped", "metadata", "shapes", "payload"]), data=st.data())
 def test_checkpoint_files(generator, kind, data):
     valid = (generator / "generator.safetensors").read_bytes()
@@ -212,4 +212,5 @@ def test_at_least_1000_cases_ran(request):
                and i.name != request.node.name]
     if len(fuzzers) < 4:
         pytest.skip("only part of the fuzz tests was selected")
+    print(f"\nfuzz cases run: {CASES['n']}")
     assert CASES["n"] >= 1000, CASES
