@@ -3,7 +3,6 @@ whole experiment suite, then that page)."""
 from __future__ import annotations
 
 import html
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -137,6 +136,7 @@ def _celeb_missing(data_root: Optional[str]) -> Optional[str]:
 
 
 def cmd_reproduce(args) -> int:
+    from ..training.runstate import say
     from . import main as ganforge
 
     out = Path(args.out)
@@ -156,25 +156,21 @@ def cmd_reproduce(args) -> int:
         elif missing:
             exp.status, exp.reason = "skipped", f"needs {', '.join(Path(m).name for m in missing)}, which failed"
         if exp.status == "skipped":
-            _say(f"[{i}/{len(experiments)}] {exp.name}: skipped ({exp.reason})")
+            say(f"[{i}/{len(experiments)}] {exp.name}: skipped ({exp.reason})")
             continue
-        _say(f"[{i}/{len(experiments)}] {exp.name} ... ({time.perf_counter() - started:.0f} s so far)")
+        say(f"[{i}/{len(experiments)}] {exp.name} ... ({time.perf_counter() - started:.0f} s so far)")
         t0 = time.perf_counter()
         code = ganforge(exp.argv)
         exp.seconds = time.perf_counter() - t0
         exp.status = "done" if code == 0 else "failed"
         if code != 0:
             exp.reason = f"exit code {code}; command: ganforge {' '.join(exp.argv)}"
-        _say(f"[{i}/{len(experiments)}] {exp.name}: {exp.status} in {exp.seconds:.0f} s")
+        say(f"[{i}/{len(experiments)}] {exp.name}: {exp.status} in {exp.seconds:.0f} s")
     _write_report(out, experiments, args.scale)
     failed = [e for e in experiments if e.status == "failed"]
     print(f"report in {out / 'report.html'} ({len(experiments) - len(failed)} of {len(experiments)} experiments "
           f"ran or were skipped with a reason; {time.perf_counter() - started:.0f} s)")
     return 1 if failed else 0
-
-
-def _say(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
 
 
 def _write_report(out: Path, experiments: list[Experiment], scale: str) -> None:
