@@ -34,6 +34,7 @@ from common import machine, write  # noqa: E402
 from ganforge.data import load_dataset  # noqa: E402
 from ganforge.losses import get_loss  # noqa: E402
 from ganforge.models import build_model  # noqa: E402
+from ganforge.models.fast import speed_up  # noqa: E402
 from ganforge.training.runstate import epoch_order  # noqa: E402
 from ganforge.training.step import GanParts, adam, gan_step  # noqa: E402
 
@@ -86,6 +87,7 @@ def ganforge_step(g: str, d: str, batch: int, device: torch.device, *, amp: bool
     x = load_dataset("mnist").train.to(device)
     G = build_model(g, role="G", shape=(1, 28, 28), z_dim=Z).to(device)
     D = build_model(d, role="D", shape=(1, 28, 28)).to(device)
+    G, D = speed_up(G, device), speed_up(D, device)
     if channels_last:
         G, D, x = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last), \
             x.contiguous(memory_format=torch.channels_last)

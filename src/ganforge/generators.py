@@ -19,6 +19,7 @@ from torch import Tensor, nn
 from .checkpoint import load_checkpoint, load_weights, unprefixed
 from .errors import GanforgeError
 from .models import MODELS, build_model, default_shape
+from .models.fast import speed_up
 
 LEGACY_SUFFIXES = {".pt", ".pth", ".pkl", ".bin"}
 
@@ -67,7 +68,8 @@ def open_generator(spec: str | Path, *, model: Optional[str] = None, z_dim: Opti
         G = build_model(name, role="G", shape=shape, z_dim=zd)
         load_weights(G, unprefixed("G", tensors), str(path))
         opened = OpenedGenerator(G, zd, shape, MODELS.canonical(name), meta.get("dataset"), str(path), meta)
-    opened.G = opened.G.to(device).eval().requires_grad_(False)
+    device = torch.device(device)
+    opened.G = speed_up(opened.G.to(device), device).eval().requires_grad_(False)
     return opened
 
 
@@ -118,7 +120,7 @@ def _open_autoencoder(path: Path, tensors: dict[str, Tensor], meta: dict[str, An
     name, zd, shape = _model_fields(path, meta, "model", z_dim)
     ae = build_model(name, role="AE", shape=shape, z_dim=zd)
     load_weights(ae, unprefixed("AE", tensors), str(path))
-    ae = ae.to(device).eval().requires_grad_(False)
+    ae = speed_up(ae.to(device), torch.device(device)).eval().requires_grad_(False)
 
     @torch.no_grad()
     def encode(x: Tensor) -> Tensor:

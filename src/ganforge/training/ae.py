@@ -23,6 +23,7 @@ from ..data import DATASETS
 from ..errors import GanforgeError
 from ..io import atomic_write_json
 from ..models import MODELS, build_model
+from ..models.fast import speed_up
 from .metrics import MetricsLog, first_non_finite
 from .runstate import Position, Run, RunOptions, epoch_order, restore_state, save_state, say, start_run
 
@@ -136,7 +137,7 @@ def train_ae(cfg: AEConfig, *, resume: Optional[Path] = None) -> Path:
     cfg.out = cfg.out or str(Path("runs") / f"{stamp}-ae-{cfg.dataset}-{cfg.latent_reg}")
     run, device, data_rng, data = start_run(cfg, resume is not None)
     n_batches = len(data.train) // cfg.batch_size
-    model = build_model(cfg.model, role="AE", shape=data.shape, z_dim=cfg.z_dim).to(device)
+    model = speed_up(build_model(cfg.model, role="AE", shape=data.shape, z_dim=cfg.z_dim).to(device), device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     run.prepare()
     modules, optimizers = {"AE": model}, {"opt": opt}

@@ -17,6 +17,7 @@ from ..errors import GanforgeError
 from ..io import atomic_write_json
 from ..losses import get_loss
 from ..models import build_model
+from ..models.fast import speed_up
 from .config import TrainConfig, resolve
 from .metrics import MetricsLog, first_non_finite
 from .distributed import (barrier, check_batch, convert_sync_bn, env_world, finish, init as init_distributed,
@@ -42,6 +43,7 @@ def train(cfg: TrainConfig, *, resume: Optional[Path] = None) -> Path:
 
     G = build_model(cfg.generator, role="G", shape=data.shape, z_dim=cfg.z_dim).to(device)
     D = build_model(cfg.discriminator, role="D", shape=data.shape).to(device)
+    G, D = speed_up(G, device), speed_up(D, device)
     if cfg.sync_bn:
         G, D = convert_sync_bn(G, device), convert_sync_bn(D, device)
     memory = torch.channels_last if _channels_last(cfg, device, data.shape) else torch.contiguous_format
