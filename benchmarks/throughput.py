@@ -1,18 +1,20 @@
 """Training throughput: ganforge's step against a peer-style reference loop, in one run.
 
-    python benchmarks/throughput.py [--repeats 3]
+    python benchmarks/throughput.py [--rounds 15]
 
 For M1/M3 and the convolutional pair M4/M5, at batch 64 and 256, images per second of:
 
-- ganforge: the training tensor on the device, batches by index, ``gan_step`` (softplus losses on
-  logits, fused Adam, no host sync per step);
+- ganforge: what ``ganforge train`` runs: the training tensor on the device, batches by index,
+  ``gan_step`` (softplus losses on logits, fused Adam, no host sync per step), channels-last, and
+  on CPU the fast layers of ``ganforge.models.fast``;
 - reference: what a typical PyTorch GAN script does (PyTorch-GAN's gan.py and dcgan.py):
   torchvision's MNIST read from IDX files through a DataLoader with per-sample ToTensor and
   Normalize, D ending in Sigmoid with BCELoss, the default Adam, ``loss.item()`` every step.
 
-Both train the same models on the same 8,000 digits; they alternate, and each figure is the
-median of the repeats. Achieved GFLOP/s (FLOPs of one step counted by torch's FlopCounterMode)
-is compared with a float32 matmul peak measured in the same run. On CUDA the script also
+Both train the same models on the same 8,000 digits. They take turns of about half a second each,
+with a matmul between, many rounds over (the host is shared and its speed drifts within seconds);
+speedups and shares are medians over rounds of ratios within a round. Achieved GFLOP/s (FLOPs of one step counted by torch's FlopCounterMode)
+is compared with a float32 matmul peak measured just before it. On CUDA the script also
 measures batch 256 and 2048 with and without bf16 autocast and torch.compile.
 """
 from __future__ import annotations
@@ -60,25 +62,27 @@ def mnist_folder(root: Path) -> Path:
     return root
 
 
-class Throughput:
-    """Runs a step function for a while after warm-up; images per second."""
+def interleaved(fns: dict, calls: dict, rounds: int, device: torch.device) -> dict:
+    """Seconds per call of each function, timed in short turns taken in rotation, ``rounds`` times.
 
-    def __init__(self, batch: int, steps: int, device: torch.device):
-        self.batch, self.steps, self.device = batch, steps, device
-
-    def measure(self, step) -> float:
+    The host is shared and its speed drifts by tens of percent within seconds, so ratios are taken
+    between turns of one round (a fraction of a second apart), never between runs minutes apart.
+    Returns {name: [seconds per call in each round]}."""
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    for name, fn in fns.items():  # warm-up: allocator, oneDNN primitives, the DataLoader's first batch
         for _ in range(3):
-            step()
-        self._sync()
-        start = time.perf_counter()
-        for _ in range(self.steps):
-            step()
-        self._sync()
-        return self.batch * self.steps / (time.perf_counter() - start)
-
-    def _sync(self) -> None:
-        if self.device.type == "cuda":
-            torch.cuda.synchronize()
+            fn()
+    times = {name: [] for name in fns}
+    names = list(fns)
+    for r in range(rounds):
+        for name in names[r % len(names):] + names[:r % len(names)]:  # rotate who goes first
+            sync()
+            start = time.perf_counter()
+            for _ in range(calls[name]):
+                fns[name]()
+            sync()
+            times[name].append((time.perf_counter() - start) / calls[name])
+    return times
 
 
 def ganforge_step(g: str, d: str, batch: int, device: torch.device, *, amp: bool = False, compile: bool = False,
@@ -156,36 +160,94 @@ def step_flops(step) -> int:
     return counter.get_total_flops()
 
 
+def matmul(device: torch.device, n: int = 2048):
+    """A float32 n x n matmul and its FLOPs: the yardstick for the machine's peak."""
+    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
+    return (lambda: a @ b), 2 * n**3
+
+
 def matmul_peak(device: torch.device, n: int = 2048, repeats: int = 10) -> float:
     """GFLOP/s of a float32 n x n matmul on this device and thread count."""
-    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
-    meter = Throughput(1, repeats, device)
-    per_second = meter.measure(lambda: a @ b)
-    return 2 * n**3 * per_second / 1e9
+    fn, flops = matmul(device, n)
+    return flops / statistics.median(interleaved({"mm": fn}, {"mm": repeats}, 3, device)["mm"]) / 1e9
 
 
 def cpu_table(args, device: torch.device, root: Path) -> dict:
-    peak = matmul_peak(device)
+    """Per pair and batch: ganforge, the reference, ganforge without channels-last and a matmul take
+    turns of about half a second, ``args.rounds`` times. Speedup and share of the matmul peak are
+    medians over rounds of ratios within a round."""
     rows = []
+    mm, mm_flops = matmul(device)
     for g, d in PAIRS:
         for batch in (64, 256):
-            steps = max(5, args.images // batch)
-            meter = Throughput(batch, steps, device)
-            variants = {"ganforge": lambda: ganforge_step(g, d, batch, device, channels_last=True),
-                        "reference": lambda: reference_step(g, d, batch, device, root),
-                        "ganforge contiguous": lambda: ganforge_step(g, d, batch, device)}
-            samples = {name: [] for name in variants}
-            for _ in range(args.repeats):  # alternate, so drifts in machine load hit all alike
-                for name, make in variants.items():
-                    samples[name].append(meter.measure(make()))
-            speeds = {name: statistics.median(v) for name, v in samples.items()}
+            fns = {"ganforge": ganforge_step(g, d, batch, device, channels_last=True),
+                   "reference": reference_step(g, d, batch, device, root),
+                   "ganforge contiguous": ganforge_step(g, d, batch, device), "matmul": mm}
+            calls = {name: max(1, args.turn_images // batch) for name in fns}
+            calls["matmul"] = 4
             flops = step_flops(ganforge_step(g, d, batch, device, channels_last=True))
-            gflops = flops * speeds["ganforge"] / batch / 1e9
+            t = interleaved(fns, calls, args.rounds, device)
+            ratios = [r / a for a, r in zip(t["ganforge"], t["reference"])]
+            peaks = [mm_flops / m / 1e9 for m in t["matmul"]]
+            shares = [flops / a / 1e9 / p for a, p in zip(t["ganforge"], peaks)]
+            speeds = {name: batch / statistics.median(v) for name, v in t.items() if name != "matmul"}
             rows.append({"pair": f"{g}/{d}", "batch": batch, "images_per_s": speeds,
-                         "speedup_vs_reference": speeds["ganforge"] / speeds["reference"],
-                         "gflop_per_step": flops / 1e9, "achieved_gflops": gflops, "share_of_matmul_peak": gflops / peak})
-            print(rows[-1], flush=True)
-    return {"matmul_peak_gflops": peak, "rows": rows}
+                         "speedup_vs_reference": statistics.median(ratios), "speedup_per_round": ratios,
+                         "gflop_per_step": flops / 1e9, "achieved_gflops": flops * speeds["ganforge"] / batch / 1e9,
+                         "matmul_peak_gflops": peaks, "share_of_matmul_peak": statistics.median(shares),
+                         "share_per_round": shares})
+            print({k: v for k, v in rows[-1].items() if not isinstance(v, list)}, flush=True)
+    ceilings = [layer_ceiling(g, d, 256, device, args.rounds) for g, d in PAIRS]
+    return {"rows": rows, "layers": ceilings}
+
+
+def layer_ceiling(g: str, d: str, batch: int, device: torch.device, rounds: int) -> dict:
+    """Each weight layer of the pair alone: forward and backward (input and weight gradients) at the
+    shape it sees in training, hot in cache, channels-last. Their combined rate bounds what a whole
+    step, which adds elementwise layers, losses and the optimiser, can reach."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    mm, mm_flops = matmul(device)
+    torch.manual_seed(0)
+    G = build_model(g, role="G", shape=(1, 28, 28), z_dim=Z)
+    D = build_model(d, role="D", shape=(1, 28, 28))
+    G, D = (speed_up(m, device).to(device, memory_format=torch.channels_last) for m in (G, D))
+    shapes, hooks = {}, []
+
+    def record(key: str):
+        def hook(layer: nn.Module, inputs: tuple, _) -> None:
+            shapes[key] = layer, inputs[0].shape
+        return hook
+
+    for prefix, model in (("G", G), ("D", D)):
+        for name, layer in model.named_modules():
+            if isinstance(layer, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
+                hooks.append(layer.register_forward_hook(record(f"{prefix}.{name}")))
+    with torch.no_grad():
+        D(G(torch.randn(batch, Z, device=device)))
+    for hook in hooks:
+        hook.remove()
+    layers = []
+    for key, (layer, shape) in shapes.items():
+        x = torch.randn(shape, device=device)
+        if x.dim() == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        x.requires_grad_()
+        grad = torch.randn_like(layer(x))
+
+        def fwd_bwd(layer=layer, x=x, grad=grad) -> None:
+            layer(x).backward(grad)
+
+        with FlopCounterMode(display=False) as counter:
+            fwd_bwd()
+        flops = counter.get_total_flops()
+        t = interleaved({"layer": fwd_bwd, "matmul": mm}, {"layer": 3, "matmul": 2}, rounds, device)
+        shares = [flops / a / p for a, p in zip(t["layer"], (mm_flops / m for m in t["matmul"]))]
+        layers.append({"layer": f"{key} {type(layer).__name__}", "input": list(shape), "gflop": flops / 1e9,
+                       "ms": 1e3 * statistics.median(t["layer"]), "share_of_matmul_peak": statistics.median(shares)})
+    # all layers once, each timed as if at the same peak: total FLOPs over the sum of FLOPs / share
+    together = sum(r["gflop"] for r in layers) / sum(r["gflop"] / r["share_of_matmul_peak"] for r in layers)
+    return {"pair": f"{g}/{d}", "batch": batch, "layers": layers, "share_of_matmul_peak": together}
 
 
 def cuda_table(args, device: torch.device) -> dict:
@@ -193,36 +255,47 @@ def cuda_table(args, device: torch.device) -> dict:
     rows = []
     for g, d in PAIRS:
         for batch in (256, 2048):
-            meter = Throughput(batch, max(20, 4 * args.images // batch), device)
-            for amp in (False, True):
-                for compile in (False, True):
-                    speed = meter.measure(ganforge_step(g, d, batch, device, amp=amp, compile=compile,
-                                                        channels_last=True))
-                    rows.append({"pair": f"{g}/{d}", "batch": batch, "bf16": amp, "compile": compile,
-                                 "images_per_s": speed})
-                    print(rows[-1], flush=True)
-            ref = meter.measure(reference_step(g, d, batch, device, args.root))
-            base = next(r for r in rows if r["pair"] == f"{g}/{d}" and r["batch"] == batch and not r["bf16"]
-                        and not r["compile"])
-            rows.append({"pair": f"{g}/{d}", "batch": batch, "reference_images_per_s": ref,
-                         "speedup_vs_reference": base["images_per_s"] / ref})
+            fns = {(amp, compile): ganforge_step(g, d, batch, device, amp=amp, compile=compile, channels_last=True)
+                   for amp in (False, True) for compile in (False, True)}
+            fns["reference"] = reference_step(g, d, batch, device, args.root)
+            calls = {name: max(2, args.images // batch) for name in fns}
+            t = interleaved(fns, calls, 5, device)
+            for (amp, compile), v in ((k, v) for k, v in t.items() if k != "reference"):
+                rows.append({"pair": f"{g}/{d}", "batch": batch, "bf16": amp, "compile": compile,
+                             "images_per_s": batch / statistics.median(v)})
+                print(rows[-1], flush=True)
+            ratios = [r / a for a, r in zip(t[(False, False)], t["reference"])]
+            rows.append({"pair": f"{g}/{d}", "batch": batch, "reference_images_per_s": batch / statistics.median(
+                t["reference"]), "speedup_vs_reference": statistics.median(ratios)})
     return {"card": torch.cuda.get_device_name(), "matmul_peak_gflops": peak, "rows": rows}
+
+
+def spread(values: list[float]) -> str:
+    """The middle half of ``values``: first to third quartile."""
+    q1, _, q3 = statistics.quantiles(values, n=4)
+    return f"{q1:.2f}-{q3:.2f}"
 
 
 def markdown(results: dict) -> str:
     cpu = results["cpu"]
+    peaks = [p for r in cpu["rows"] for p in r["matmul_peak_gflops"]]
+    peak_range = f"{min(peaks):.0f}-{max(peaks):.0f}"
     md = ["# Training throughput", "",
           f"`python benchmarks/throughput.py` on {results['machine']['cpu']} ({results['machine']['cores']} cores, "
           f"{results['machine']['threads']} torch threads), torch {results['machine']['torch']}. Images per second "
-          "of one training step (one D and one G update, non-saturating loss, k=0), median of "
-          f"{results['repeats']} alternating repeats. Float32 matmul peak measured in the same run: "
-          f"{cpu['matmul_peak_gflops']:.1f} GFLOP/s.", "",
-          "| pair | batch | ganforge img/s | reference img/s | speedup | GFLOP/step | achieved GFLOP/s | share of matmul peak |",
+          "of one training step (one D and one G update, non-saturating loss, k=0). The host is shared and its "
+          "speed drifts within seconds (a 2048 x 2048 float32 matmul ran at " + peak_range + " GFLOP/s during "
+          f"this run), so ganforge, the reference and the matmul take turns of {results['turn_images']} images "
+          f"(4 matmuls), {results['rounds']} rounds over, and speedup and share of the matmul peak are medians "
+          "over rounds of ratios within a round; images per second are medians over rounds.", "",
+          "| pair | batch | ganforge img/s | reference img/s | speedup (middle half of rounds) | GFLOP/step | "
+          "achieved GFLOP/s | share of matmul peak |",
           "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in cpu["rows"]:
         s = r["images_per_s"]
         md.append(f"| {r['pair']} | {r['batch']} | {s['ganforge']:,.0f} | {s['reference']:,.0f} | "
-                  f"{r['speedup_vs_reference']:.2f}x | {r['gflop_per_step']:.3f} | {r['achieved_gflops']:.1f} | "
+                  f"{r['speedup_vs_reference']:.2f}x ({spread(r['speedup_per_round'])}) | {r['gflop_per_step']:.3f} | "
+                  f"{r['achieved_gflops']:.1f} | "
                   f"{100 * r['share_of_matmul_peak']:.0f} % |")
     md += ["", "ganforge trains image models in the channels-last memory format by default; with the default "
            "contiguous format instead (`--no-channels-last`): " + "; ".join(
@@ -231,9 +304,23 @@ def markdown(results: dict) -> str:
     md += ["", "The reference is the loop most PyTorch GAN scripts use (torchvision's MNIST through a DataLoader "
            "with per-sample ToTensor and Normalize, Sigmoid + BCELoss, the default Adam, `.item()` each step). "
            "What makes the difference: the generator step reuses the discriminator step's fake batch (one G "
-           "forward pass per iteration, not two) and backpropagates into G's weights only, channels-last "
-           "convolutions, fused Adam, no per-sample transforms or collation (the training set is one tensor, "
-           "batches are index gathers) and no host sync per step.", ""]
+           "forward pass per iteration, not two) and backpropagates into G's weights only; a D without "
+           "BatchNorm (M3) scores real and fake in one pass; channels-last convolutions; on CPU, the last "
+           "transposed convolution as a matrix product and col2im, dropout masks from a uniform draw, and "
+           "gradients kept channels-last through the flatten (`ganforge/models/fast.py`); fused Adam; no "
+           "per-sample transforms or collation (the training set is one tensor, batches are index gathers); "
+           "no host sync per step.", ""]
+    md += ["## How close a step can come to the matmul peak", "",
+           "Each weight layer alone at batch 256: forward and backward (input and weight gradients) at the shape "
+           "it sees in training, channels-last, hot in cache, taking turns with the matmul. What "
+           "these layers reach together bounds a whole step, which adds elementwise layers (activations, dropout, "
+           "BatchNorm), the losses and the optimiser.", ""]
+    for c in cpu["layers"]:
+        md += [f"**{c['pair']}**: the layers together reach {100 * c['share_of_matmul_peak']:.0f} % of the peak.", "",
+               "| layer | input | GFLOP | ms | share of matmul peak |", "|---|---|---:|---:|---:|"]
+        md += [f"| {r['layer']} | {'x'.join(map(str, r['input']))} | {r['gflop']:.3f} | {r['ms']:.1f} | "
+               f"{100 * r['share_of_matmul_peak']:.0f} % |" for r in c["layers"]]
+        md.append("")
     if "cuda" in results:
         c = results["cuda"]
         md += [f"## CUDA: {c['card']}", "", f"Float32 matmul peak: {c['matmul_peak_gflops']:,.0f} GFLOP/s.", "",
@@ -253,8 +340,9 @@ def markdown(results: dict) -> str:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--images", type=int, default=4096, help="images per measurement (per repeat)")
+    p.add_argument("--rounds", type=int, default=15, help="turns each variant takes (default 15)")
+    p.add_argument("--turn-images", type=int, default=512, help="images per turn (default 512)")
+    p.add_argument("--images", type=int, default=4096, help="images per CUDA measurement")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--cpu-only", action="store_true")
     args = p.parse_args()
@@ -262,7 +350,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
         args.root = mnist_folder(Path(tmp))
-        results = {"machine": machine(), "repeats": args.repeats, "cpu": cpu_table(args, torch.device("cpu"), args.root)}
+        results = {"machine": machine(), "rounds": args.rounds, "turn_images": args.turn_images, "cpu": cpu_table(args, torch.device("cpu"), args.root)}
         if torch.cuda.is_available() and not args.cpu_only:
             results["cuda"] = cuda_table(args, torch.device("cuda"))
     write("throughput", results, markdown(results))
