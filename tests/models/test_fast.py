@@ -101,10 +101,12 @@ def test_speed_up_swaps_only_the_slow_layers_and_keeps_the_state_dict():
     torch.testing.assert_close(D(x), y_d)
 
 
-def test_speed_up_leaves_other_devices_alone():
+def test_speed_up_leaves_other_devices_and_wide_outputs_alone():
     G = build_model("M1", role="G", shape=(1, 28, 28), z_dim=50)
     speed_up(G, torch.device("cuda"))
     assert not any(isinstance(m, FoldConvTranspose2d) for m in G.modules())
+    rgb = speed_up(build_model("M1", role="G", shape=(3, 28, 28), z_dim=50), CPU)  # 3 x 4 x 4 columns: stock wins
+    assert not any(isinstance(m, FoldConvTranspose2d) for m in rgb.modules())
 
 
 def parts_for(d_name: str) -> GanParts:
