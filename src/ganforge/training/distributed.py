@@ -8,6 +8,7 @@ averages the gradients), and rank 0's checkpoint is the state of every rank.
 """
 from __future__ import annotations
 
+import gc
 import os
 from dataclasses import dataclass
 
@@ -110,7 +111,13 @@ def barrier(world: World) -> None:
 
 
 def finish(world: World) -> None:
+    """Leave the process group together: every rank waits for the others (rank 0 writes the final
+    files after training), then the group is torn down while the interpreter is still whole. The
+    caller drops its DistributedDataParallel wrappers first: their reducers hold the group, and a
+    gloo group destroyed only at interpreter exit can abort the process."""
     if world.enabled and dist.is_initialized():
+        gc.collect()
+        dist.barrier()
         dist.destroy_process_group()
 
 

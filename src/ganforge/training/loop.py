@@ -117,6 +117,7 @@ def train(cfg: TrainConfig, *, resume: Optional[Path] = None) -> Path:
                 _epoch_figures(run, G, fixed_z, centres, log, n_batches, pos.epoch, cfg)
     finally:
         progress.close()
+    del parts  # the DDP wrappers, before the process group goes (see finish)
     if not world.main:
         finish(world)
         return run.root
