@@ -316,7 +316,11 @@ def markdown(results: dict) -> str:
            "these layers reach together bounds a whole step, which adds elementwise layers (activations, dropout, "
            "BatchNorm), the losses and the optimiser.", ""]
     for c in cpu["layers"]:
-        md += [f"**{c['pair']}**: the layers together reach {100 * c['share_of_matmul_peak']:.0f} % of the peak.", "",
+        heavy = max(c["layers"], key=lambda r: r["gflop"])
+        part = heavy["gflop"] / sum(r["gflop"] for r in c["layers"])
+        md += [f"**{c['pair']}**: the layers together reach {100 * c['share_of_matmul_peak']:.0f} % of the peak; "
+               f"the heaviest, {heavy['layer']} ({100 * part:.0f} % of the FLOPs), runs at "
+               f"{100 * heavy['share_of_matmul_peak']:.0f} % on its own.", "",
                "| layer | input | GFLOP | ms | share of matmul peak |", "|---|---|---:|---:|---:|"]
         md += [f"| {r['layer']} | {'x'.join(map(str, r['input']))} | {r['gflop']:.3f} | {r['ms']:.1f} | "
                f"{100 * r['share_of_matmul_peak']:.0f} % |" for r in c["layers"]]

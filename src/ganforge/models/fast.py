@@ -1,4 +1,4 @@
-"""CPU fast paths for two stock layers that are slow at these models' sizes.
+"""CPU fast paths for three stock layers that are slow at these models' sizes.
 
 ``speed_up(model, device)`` swaps them in for training on CPU, in place; parameter names, shapes
 and the state dict stay those of the stock layers, so checkpoints do not change. The maths is the
@@ -9,6 +9,8 @@ threads (``benchmarks/throughput.py`` has the end-to-end effect):
   oneDNN's deconvolution runs at about 6 GFLOP/s there; one matrix product into columns and a
   col2im (``F.fold``) does the same sum twice as fast, forward and backward.
 - ``nn.Dropout``: the CPU ``bernoulli_`` kernel costs about 3x a uniform draw and a comparison.
+- ``nn.Flatten`` on a channels-last activation: its gradient comes back in the default layout,
+  and every elementwise backward below it then mixes layouts (see ``LayoutFlatten``).
 """
 from __future__ import annotations
 
