@@ -11,20 +11,25 @@ For M1/M3 and the convolutional pair M4/M5, at batch 64 and 256, images per seco
   torchvision's MNIST read from IDX files through a DataLoader with per-sample ToTensor and
   Normalize, D ending in Sigmoid with BCELoss, the default Adam, ``loss.item()`` every step.
 
-Both train the same models on the same 8,000 digits. They take turns of about half a second each,
-with a matmul between, many rounds over (the host is shared and its speed drifts within seconds);
-speedups and shares are medians over rounds of ratios within a round. Achieved GFLOP/s (FLOPs of one step counted by torch's FlopCounterMode)
-is compared with a float32 matmul peak measured just before it. On CUDA the script also
-measures batch 256 and 2048 with and without bf16 autocast and torch.compile.
+Both train the same models on the same 8,000 digits, each in a process of its own (ganforge's with
+the allocator setting the ``ganforge`` command makes, the reference's with the C library's defaults;
+a second reference process with ganforge's setting shows the speedup without that share). They
+take turns of about half a second each, with a matmul between, many rounds over (the host is shared
+and its speed drifts within seconds); speedups and shares are medians over rounds of ratios within
+a round. Achieved GFLOP/s (FLOPs of one step counted by torch's FlopCounterMode) is compared with
+a float32 matmul peak measured in the same turns. On CUDA the script also measures batch 256 and
+2048 with and without bf16 autocast and torch.compile.
 """
 from __future__ import annotations
 
 import argparse
+import multiprocessing as mp
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -36,7 +41,7 @@ from common import machine, write  # noqa: E402
 from ganforge.data import load_dataset  # noqa: E402
 from ganforge.losses import get_loss  # noqa: E402
 from ganforge.models import build_model  # noqa: E402
-from ganforge.models.fast import speed_up  # noqa: E402
+from ganforge.models.fast import keep_freed_memory, speed_up  # noqa: E402
 from ganforge.training.runstate import epoch_order  # noqa: E402
 from ganforge.training.step import GanParts, adam, gan_step  # noqa: E402
 
@@ -62,26 +67,74 @@ def mnist_folder(root: Path) -> Path:
     return root
 
 
-def interleaved(fns: dict, calls: dict, rounds: int, device: torch.device) -> dict:
-    """Seconds per call of each function, timed in short turns taken in rotation, ``rounds`` times.
-
-    The host is shared and its speed drifts by tens of percent within seconds, so ratios are taken
-    between turns of one round (a fraction of a second apart), never between runs minutes apart.
-    Returns {name: [seconds per call in each round]}."""
+def local(fn: Callable[[], object], device: torch.device) -> Callable[[int], float]:
+    """A turn taker for ``interleaved`` that runs ``fn`` in this process: seconds per call of n calls."""
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    for name, fn in fns.items():  # warm-up: allocator, oneDNN primitives, the DataLoader's first batch
-        for _ in range(3):
+
+    def turn(calls: int) -> float:
+        sync()
+        start = time.perf_counter()
+        for _ in range(calls):
             fn()
-    times = {name: [] for name in fns}
-    names = list(fns)
+        sync()
+        return (time.perf_counter() - start) / calls
+
+    return turn
+
+
+def _serve(conn, build: Callable[..., dict], args: tuple, threads: int, keep_memory: bool) -> None:
+    torch.set_num_threads(threads)
+    if keep_memory:
+        keep_freed_memory()
+    turns = {name: local(fn, torch.device("cpu")) for name, fn in build(*args).items()}
+    conn.send(list(turns))
+    while (request := conn.recv()) is not None:
+        name, calls = request
+        conn.send(turns[name](calls))
+
+
+class Worker:
+    """A process of its own that builds CPU step functions with ``build(*args)`` and takes turns of
+    them on request. ganforge and the reference loop each get one, so each runs with the C library's
+    allocator as its own program would: ganforge's as ``ganforge train`` sets it
+    (``keep_freed_memory``), the reference's untouched."""
+
+    def __init__(self, build: Callable[..., dict], args: tuple, *, keep_memory: bool):
+        context = mp.get_context("spawn")
+        self.conn, child = context.Pipe()
+        self.process = context.Process(target=_serve, daemon=True,
+                                       args=(child, build, args, torch.get_num_threads(), keep_memory))
+        self.process.start()
+        self.names = self.conn.recv()
+
+    def turn(self, name: str) -> Callable[[int], float]:
+        def ask(calls: int) -> float:
+            self.conn.send((name, calls))
+            return self.conn.recv()
+        return ask
+
+    def turns(self) -> dict:
+        return {name: self.turn(name) for name in self.names}
+
+    def close(self) -> None:
+        self.conn.send(None)
+        self.process.join()
+
+
+def interleaved(turns: dict, calls: dict, rounds: int) -> dict:
+    """Seconds per call of each variant, timed in short turns taken in rotation, ``rounds`` times.
+
+    ``turns`` maps a name to a function that makes n calls and returns seconds per call (``local``
+    or ``Worker.turn``). The host is shared and its speed drifts by tens of percent within seconds,
+    so ratios are taken between turns of one round (a fraction of a second apart), never between
+    runs minutes apart. Returns {name: [seconds per call in each round]}."""
+    for turn in turns.values():  # warm-up: allocator, oneDNN primitives, the DataLoader's first batch
+        turn(3)
+    times = {name: [] for name in turns}
+    names = list(turns)
     for r in range(rounds):
         for name in names[r % len(names):] + names[:r % len(names)]:  # rotate who goes first
-            sync()
-            start = time.perf_counter()
-            for _ in range(calls[name]):
-                fns[name]()
-            sync()
-            times[name].append((time.perf_counter() - start) / calls[name])
+            times[name].append(turns[name](calls[name]))
     return times
 
 
@@ -169,30 +222,47 @@ def matmul(device: torch.device, n: int = 2048):
 def matmul_peak(device: torch.device, n: int = 2048, repeats: int = 10) -> float:
     """GFLOP/s of a float32 n x n matmul on this device and thread count."""
     fn, flops = matmul(device, n)
-    return flops / statistics.median(interleaved({"mm": fn}, {"mm": repeats}, 3, device)["mm"]) / 1e9
+    return flops / statistics.median(interleaved({"mm": local(fn, device)}, {"mm": repeats}, 3)["mm"]) / 1e9
+
+
+def ganforge_turns(g: str, d: str, batch: int) -> dict:
+    """Built in ganforge's worker: its step, the step without channels-last, and the matmul."""
+    device = torch.device("cpu")
+    return {"ganforge": ganforge_step(g, d, batch, device, channels_last=True),
+            "ganforge contiguous": ganforge_step(g, d, batch, device), "matmul": matmul(device)[0]}
+
+
+def reference_turns(g: str, d: str, batch: int, root: Path, name: str = "reference") -> dict:
+    return {name: reference_step(g, d, batch, torch.device("cpu"), root)}
 
 
 def cpu_table(args, device: torch.device, root: Path) -> dict:
-    """Per pair and batch: ganforge, the reference, ganforge without channels-last and a matmul take
-    turns of about half a second, ``args.rounds`` times. Speedup and share of the matmul peak are
-    medians over rounds of ratios within a round."""
+    """Per pair and batch: ganforge, the reference, ganforge without channels-last, the reference with
+    ganforge's allocator setting and a matmul take turns of about half a second, ``args.rounds`` times;
+    ganforge (with the matmul) and the reference run in processes of their own. Speedup and share of
+    the matmul peak are medians over rounds of ratios within a round."""
     rows = []
-    mm, mm_flops = matmul(device)
+    mm_flops = matmul(device)[1]
     for g, d in PAIRS:
         for batch in (64, 256):
-            fns = {"ganforge": ganforge_step(g, d, batch, device, channels_last=True),
-                   "reference": reference_step(g, d, batch, device, root),
-                   "ganforge contiguous": ganforge_step(g, d, batch, device), "matmul": mm}
-            calls = {name: max(1, args.turn_images // batch) for name in fns}
+            workers = [Worker(ganforge_turns, (g, d, batch), keep_memory=True),
+                       Worker(reference_turns, (g, d, batch, root), keep_memory=False),
+                       Worker(reference_turns, (g, d, batch, root, "reference kept"), keep_memory=True)]
+            turns = {name: turn for w in workers for name, turn in w.turns().items()}
+            calls = {name: max(1, args.turn_images // batch) for name in turns}
             calls["matmul"] = 4
             flops = step_flops(ganforge_step(g, d, batch, device, channels_last=True))
-            t = interleaved(fns, calls, args.rounds, device)
+            t = interleaved(turns, calls, args.rounds)
+            for w in workers:
+                w.close()
             ratios = [r / a for a, r in zip(t["ganforge"], t["reference"])]
+            same = [r / a for a, r in zip(t["ganforge"], t["reference kept"])]
             peaks = [mm_flops / m / 1e9 for m in t["matmul"]]
             shares = [flops / a / 1e9 / p for a, p in zip(t["ganforge"], peaks)]
             speeds = {name: batch / statistics.median(v) for name, v in t.items() if name != "matmul"}
             rows.append({"pair": f"{g}/{d}", "batch": batch, "images_per_s": speeds,
                          "speedup_vs_reference": statistics.median(ratios), "speedup_per_round": ratios,
+                         "speedup_vs_reference_same_allocator": statistics.median(same),
                          "gflop_per_step": flops / 1e9, "achieved_gflops": flops * speeds["ganforge"] / batch / 1e9,
                          "matmul_peak_gflops": peaks, "share_of_matmul_peak": statistics.median(shares),
                          "share_per_round": shares})
@@ -241,7 +311,8 @@ def layer_ceiling(g: str, d: str, batch: int, device: torch.device, rounds: int)
         with FlopCounterMode(display=False) as counter:
             fwd_bwd()
         flops = counter.get_total_flops()
-        t = interleaved({"layer": fwd_bwd, "matmul": mm}, {"layer": 3, "matmul": 2}, rounds, device)
+        t = interleaved({"layer": local(fwd_bwd, device), "matmul": local(mm, device)}, {"layer": 3, "matmul": 2},
+                        rounds)
         shares = [flops / a / p for a, p in zip(t["layer"], (mm_flops / m for m in t["matmul"]))]
         layers.append({"layer": f"{key} {type(layer).__name__}", "input": list(shape), "gflop": flops / 1e9,
                        "ms": 1e3 * statistics.median(t["layer"]), "share_of_matmul_peak": statistics.median(shares)})
@@ -259,7 +330,7 @@ def cuda_table(args, device: torch.device) -> dict:
                    for amp in (False, True) for compile in (False, True)}
             fns["reference"] = reference_step(g, d, batch, device, args.root)
             calls = {name: max(2, args.images // batch) for name in fns}
-            t = interleaved(fns, calls, 5, device)
+            t = interleaved({name: local(fn, device) for name, fn in fns.items()}, calls, 5)
             for (amp, compile), v in ((k, v) for k, v in t.items() if k != "reference"):
                 rows.append({"pair": f"{g}/{d}", "batch": batch, "bf16": amp, "compile": compile,
                              "images_per_s": batch / statistics.median(v)})
@@ -303,13 +374,20 @@ def markdown(results: dict) -> str:
                for r in cpu["rows"]) + "."]
     md += ["", "The reference is the loop most PyTorch GAN scripts use (torchvision's MNIST through a DataLoader "
            "with per-sample ToTensor and Normalize, Sigmoid + BCELoss, the default Adam, `.item()` each step). "
-           "What makes the difference: the generator step reuses the discriminator step's fake batch (one G "
-           "forward pass per iteration, not two) and backpropagates into G's weights only; a D without "
-           "BatchNorm (M3) scores real and fake in one pass; channels-last convolutions; on CPU, the last "
-           "transposed convolution as a matrix product and col2im, dropout masks from a uniform draw, and "
-           "gradients kept channels-last through the flatten (`ganforge/models/fast.py`); fused Adam; no "
-           "per-sample transforms or collation (the training set is one tensor, batches are index gathers); "
-           "no host sync per step.", ""]
+           "ganforge and the reference each run in a process of their own, so each has the C library's "
+           "allocator as its own program would. What makes the difference: the memory that freed tensors give "
+           "back stays with the process (`keep_freed_memory`, which the `ganforge` command sets at start; by "
+           "default glibc maps every large tensor afresh and each step page-faults all its activations in again); "
+           "the generator step backpropagates into G's weights only (the reference's also computes D's weight "
+           "gradients, then throws them away); a D without BatchNorm (M3) scores real and fake in one pass; "
+           "channels-last convolutions; on CPU, the last transposed convolution as a matrix product and col2im, "
+           "dropout masks from a uniform draw, and gradients kept channels-last through the flatten "
+           "(`ganforge/models/fast.py`); fused Adam; no per-sample transforms or collation (the training set is "
+           "one tensor, batches are index gathers); no host sync per step.", "",
+           "Without the allocator's share: the reference run in a process with ganforge's allocator setting "
+           "reaches " + "; ".join(
+               f"{r['pair']} batch {r['batch']}: {r['images_per_s']['reference kept']:,.0f} img/s "
+               f"(ganforge {r['speedup_vs_reference_same_allocator']:.2f}x as fast)" for r in cpu["rows"]) + ".", ""]
     md += ["## How close a step can come to the matmul peak", "",
            "Each weight layer alone at batch 256: forward and backward (input and weight gradients) at the shape "
            "it sees in training, channels-last, hot in cache, taking turns with the matmul. What "
@@ -352,6 +430,7 @@ def main() -> None:
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    keep_freed_memory()  # as ``ganforge`` does at start; the reference's worker process goes without
     with tempfile.TemporaryDirectory() as tmp:
         args.root = mnist_folder(Path(tmp))
         results = {"machine": machine(), "rounds": args.rounds, "turn_images": args.turn_images, "cpu": cpu_table(args, torch.device("cpu"), args.root)}

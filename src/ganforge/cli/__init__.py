@@ -6,6 +6,7 @@ from typing import Optional, Sequence
 
 from .. import __version__
 from ..errors import GanforgeError
+from ..models.fast import keep_freed_memory
 from . import evaluate, info, latent, report, train
 from .common import Parser
 
@@ -26,6 +27,7 @@ def build_parser() -> Parser:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    keep_freed_memory()  # a training step frees and reallocates the same tensors: keep them mapped
     try:
         return args.func(args)
     except GanforgeError as exc:
