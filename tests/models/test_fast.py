@@ -146,8 +146,8 @@ from torch import nn
 from ganforge.models.fast import keep_freed_memory
 print(keep_freed_memory() if sys.argv[1] == "keep" else "default")
 torch.manual_seed(0)
-model = nn.Sequential(nn.Linear(256, 2048), nn.ReLU(), nn.Linear(2048, 256))
-x = torch.randn(4096, 256)  # hidden activations of 32 MiB
+model = nn.Sequential(nn.Linear(16, 2048), nn.ReLU(), nn.Linear(2048, 16))
+x = torch.randn(4096, 16)  # hidden activations of 32 MiB
 
 
 def step():
