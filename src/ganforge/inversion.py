@@ -1,8 +1,8 @@
 """GAN inversion: find z with G(z) close to an image, from several random starts at once.
 
 ``invert`` optimises all restarts of all images as one batch of latents, shape (N*S, z).
-Each latent's loss is its own image's mean squared error (over visible pixels when a mask is
-given), and the batch loss is their sum, so every restart follows exactly the trajectory it
+Each latent's loss is its own image's mean squared error (over the visible pixels when some are
+hidden), and the batch loss is their sum, so every restart follows exactly the trajectory it
 would follow alone: the batch only shares the generator's forward and backward passes.
 """
 from __future__ import annotations
@@ -42,12 +42,13 @@ def masked_mse(x: Tensor, target: Tensor, visible: Optional[Tensor]) -> Tensor:
 
 
 def invert(G: nn.Module, images: Tensor, *, restarts: int = 5, iters: int = 500, optimizer: str = "adam",
-           lr: Optional[float] = None, prior: float = 0.0, mask: Optional[Tensor] = None,
+           lr: Optional[float] = None, prior: float = 0.0, hidden: Optional[Tensor] = None,
            seed: int = 0, z_init: Optional[Tensor] = None, z_dim: Optional[int] = None,
            prune_after: Optional[float] = None) -> InversionResult:
     """Invert ``G`` on ``images`` (N, C, H, W) in [-1, 1].
 
-    mask: bool, True = hidden, shape (H, W) or (N, H, W); hidden pixels do not enter the loss.
+    hidden: bool, True where a pixel is hidden, shape (H, W) or (N, H, W); hidden pixels do not enter
+    the loss.
     prior: weight of mean(z^2), pulling latents towards the typical set of N(0, I).
     z_init: (N, S, z) starting latents; otherwise drawn from N(0, I) with ``seed``.
     prune_after: a fraction of ``iters``; from there on only each image's best restart so far
@@ -73,8 +74,8 @@ def invert(G: nn.Module, images: Tensor, *, restarts: int = 5, iters: int = 500,
     s = z_init.shape[1]
     target = images.repeat_interleave(s, 0)  # (N*S, C, H, W)
     visible = None
-    if mask is not None:
-        hidden = mask if mask.dim() == 2 else mask.repeat_interleave(s, 0)
+    if hidden is not None:
+        hidden = hidden if hidden.dim() == 2 else hidden.repeat_interleave(s, 0)
         visible = ~(hidden[None, None] if hidden.dim() == 2 else hidden[:, None])
 
     was_training = G.training

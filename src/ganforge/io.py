@@ -7,6 +7,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from .errors import GanforgeError
+
 
 def _umask() -> int:
     mask = os.umask(0)
@@ -35,3 +37,13 @@ def atomic_write_text(path: Path | str, text: str) -> None:
 
 def atomic_write_json(path: Path | str, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+def make_folder(path: Path | str) -> Path:
+    """Create an output folder (and its parents); GanforgeError with one line if it cannot be."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise GanforgeError(f"cannot write to output folder {path}: {exc.strerror or exc}") from None
+    return path

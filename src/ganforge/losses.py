@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Callable, NamedTuple
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor
 
@@ -75,7 +74,3 @@ LOSSES.register("hinge", help="hinge loss (SAGAN/BigGAN)")(GanLoss(_d_hinge, _g_
 def get_loss(name: str) -> GanLoss:
     return LOSSES[name]
 
-
-def d_probability(logits: Tensor) -> Tensor:
-    """Mean D output as a probability, for logging."""
-    return torch.sigmoid(logits.detach()).mean()

@@ -1,21 +1,22 @@
 """One self-contained HTML page of what runs made: configuration, loss plots, sample grids,
 inversion curves, restoration tables, interpolation rows, AE plots and metric tables.
 
-Every folder a ganforge command writes is recognised by its files (a training run's
-config.json, an evaluation's metrics.json, an inversion's results.json, ...). Images are
-embedded as base64 PNGs; the page loads nothing from anywhere and runs no script.
+Every folder a ganforge command writes holds a record that says what it is (records.py): a
+training run's config.json, an evaluation's metrics.json, an inversion's results.json, ...
+The page has one section function per record kind (``SECTIONS``). Images are embedded as
+base64 PNGs; the page loads nothing from anywhere and runs no script.
 """
 from __future__ import annotations
 
 import base64
 import html
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Optional
+from typing import Any, Callable, Iterable, Optional
 
 from .errors import GanforgeError
+from .records import Record, folder_record, read_record
 
 CSS = """
 body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:0 auto;max-width:1200px;padding:1em 1.5em;
@@ -81,13 +82,6 @@ def table(header: list[str], rows: list[list[Any]]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def _json(path: Path) -> Optional[dict]:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-
-
 def _pick(paths: list[Path], n: int) -> list[Path]:
     """Up to n paths spread evenly, always including the first and the last."""
     if len(paths) <= n:
@@ -96,7 +90,7 @@ def _pick(paths: list[Path], n: int) -> list[Path]:
     return [paths[round(i * step)] for i in range(n)]
 
 
-# ---- the kinds of folder -------------------------------------------------------------------
+# ---- one section per record kind ------------------------------------------------------------
 
 GAN_KEYS = ("dataset", "generator", "discriminator", "loss", "unroll_steps", "unroll_mode", "g_steps", "d_steps",
             "batch_size", "z_dim", "lr_g", "lr_d", "real_label", "epochs", "seed", "processes", "device")
@@ -104,9 +98,14 @@ AE_KEYS = ("dataset", "model", "z_dim", "latent_reg", "moments_over", "factor_st
            "batch_size", "lr", "epochs", "seed", "device")
 
 
-def _training_run(path: Path, config: dict) -> Item:
-    is_ae = "latent_reg" in config
-    summary = _json(path / "summary.json") or {}
+def _optional(path: Path, kind: str) -> Optional[Record]:
+    """The record in ``path`` if the file is there (a run still going has no summary yet)."""
+    return read_record(path, expect=(kind,)) if path.is_file() else None
+
+
+def _training_run(record: Record) -> list[Item]:
+    path, config, is_ae = record.path.parent, record.data, record.kind == "ae-run"
+    summary = _optional(path / "summary.json", "run-summary")
     if is_ae:
         title = f"autoencoder {config.get('model')} on {config.get('dataset')}, latent regulariser {config.get('latent_reg')}"
     else:
@@ -127,125 +126,167 @@ def _training_run(path: Path, config: dict) -> Item:
     if samples:
         item.body.append("<h3>Samples over epochs</h3>" if not is_ae else "<h3>Inputs and reconstructions</h3>")
         item.body.append(_grid(_img(p, p.stem.replace("_", " ")) for p in _pick(samples, 4)))
+    done = summary.data if summary else {}
     item.summary = {"run": path.name, **{k: config.get(k) for k in ("generator", "discriminator", "loss",
                                                                   "unroll_steps", "model", "latent_reg")
                                          if k in config},
-                    "epochs": summary.get("epochs"), "iterations": summary.get("iterations"),
-                    "seconds": summary.get("seconds")}
+                    "epochs": done.get("epochs"), "iterations": done.get("iterations"), "seconds": done.get("seconds")}
+    items = [item]
     if is_ae:
         cdfs = sorted((path / "cdf").glob("epoch_*.png"))
         if cdfs:
             item.body.append("<h3>Latent values against N(0, 1)</h3>")
             item.body.append(_grid(_img(p, p.stem.replace("_", " ")) for p in _pick(cdfs, 3)))
-        ks = _json(path / "latent_ks.json")
-        if ks:
+        ks = _optional(path / "latent_ks.json", "latent-normality")
+        if ks and ks["epochs"]:
             item.body.append(table(["epoch", "KS to N(0, 1)", "mean", "variance", "kurtosis"],
-                                   [[r["epoch"], r["ks"], *r["moments"]] for r in _pick(ks, 8)]))
-            item.summary["latent KS"] = ks[-1]["ks"]
-    else:
-        metrics = _metrics_rows(_json(path / "evaluation" / "metrics.json"))
-        if metrics:
-            item.summary.update({k: metrics[0].get(k) for k in ("fid", "classifier_score", "class_kl_to_uniform")})
-    return item
+                                   [[r["epoch"], r["ks"], *r["moments"]] for r in _pick(ks["epochs"], 8)]))
+            item.summary["latent KS"] = ks["epochs"][-1]["ks"]
+    evaluation = path / "evaluation" / "metrics.json"
+    if evaluation.is_file():
+        record = read_record(evaluation)
+        items += SECTIONS[record.kind](record)
+        rows = record.get("results") or []
+        if rows:
+            keys = ("lenet_fid", "classifier_score", "class_kl_to_uniform", "modes_covered", "high_quality_share",
+                    "kl_to_uniform")
+            item.summary.update({k: rows[0][k] for k in keys if k in rows[0]})
+    return items
 
 
-def _metrics_rows(metrics: Optional[dict]) -> list[dict]:
-    return (metrics or {}).get("results") or []
+def _image_evaluation(record: Record) -> list[Item]:
+    path = record.path.parent
+    item = Item(path, "evaluate", f"evaluation of {record.get('generator', path.parent.name)}")
+    rows = record.get("results") or []
+    item.body.append(table(
+        ["truncation ψ", "FID (LeNet features)", "KID (LeNet features)", "classifier score", "real data's score",
+         "class KL to uniform", "precision", "recall", "samples"],
+        [["none" if r.get("truncation") is None else r["truncation"], r.get("lenet_fid"), r.get("lenet_kid"),
+          r.get("classifier_score"), r.get("classifier_score_real"), r.get("class_kl_to_uniform"),
+          r.get("precision"), r.get("recall"), r.get("n_fake")] for r in rows]))
+    hist = rows[0].get("class_histogram") if rows else None
+    if hist:
+        item.body.append("<h3>Class histogram (share of samples per class)</h3>")
+        item.body.append(table([str(i) for i in range(len(hist))], [hist]))
+    evaluator = record.get("evaluator") or {}
+    item.body.append(f'<p class="note">Features of the shipped {html.escape(str(evaluator.get("dataset")))} '
+                     f'evaluator (test accuracy {_fmt(evaluator.get("test_accuracy"))}); Inception FID: '
+                     f'{_fmt(record.get("inception_fid"))}.</p>')
+    if (path / "truncation.png").exists():
+        item.body.append(_grid([_img(path / "truncation.png", "FID and classifier score against ψ")]))
+    return [item]
 
 
-def _evaluation(path: Path, metrics: dict) -> Item:
-    item = Item(path, "evaluate", f"evaluation of {metrics.get('generator', path.parent.name)}")
-    rows = _metrics_rows(metrics)
-    if rows:
-        item.body.append(table(
-            ["truncation ψ", "FID", "KID", "classifier score", "real data's score", "class KL to uniform",
-             "precision", "recall", "samples"],
-            [["none" if r["truncation"] is None else r["truncation"], r["fid"], r["kid"], r["classifier_score"],
-              r["classifier_score_real"], r["class_kl_to_uniform"], r["precision"], r["recall"], r["n_fake"]]
-             for r in rows]))
-        hist = rows[0].get("class_histogram")
-        if hist:
-            item.body.append("<h3>Class histogram (share of samples per class)</h3>")
-            item.body.append(table([str(i) for i in range(len(hist))], [hist]))
-        evaluator = metrics.get("evaluator") or {}
-        item.body.append(f'<p class="note">Features of the shipped {html.escape(str(evaluator.get("dataset")))} '
-                         f'evaluator (test accuracy {_fmt(evaluator.get("test_accuracy"))}); Inception FID: '
-                         f'{_fmt(metrics.get("inception_fid"))}.</p>')
-    elif "modes_covered" in metrics:
-        keys = [k for k in ("modes_covered", "modes_total", "high_quality_share", "reverse_kl", "kl_to_uniform",
-                            "samples") if k in metrics]
-        item.body.append(table(keys, [[metrics[k] for k in keys]]))
-    figures = [_img(path / f, f.rsplit(".", 1)[0]) for f in ("truncation.png", "samples.png") if (path / f).exists()]
-    item.body.append(_grid(figures))
-    return item
+def _mode_evaluation(record: Record) -> list[Item]:
+    path = record.path.parent
+    what = "Stacked MNIST modes" if record.kind == "stacked-mnist-evaluation" else "modes of a 2-D toy"
+    item = Item(path, "evaluate", f"{what}: evaluation of {record.get('generator', path.parent.name)}")
+    rows = record.get("results") or []
+    keys = [k for k in ("modes_covered", "modes_total", "high_quality_share", "reverse_kl", "kl_to_uniform", "samples")
+            if rows and k in rows[0]]
+    item.body.append(table(["truncation ψ", *keys],
+                           [["none" if record.get("truncation") is None else record["truncation"],
+                             *[r[k] for k in keys]] for r in rows]))
+    if (path / "samples.png").exists():
+        item.body.append(_grid([_img(path / "samples.png", "samples over the mode centres")]))
+    return [item]
 
 
-def _inversion(path: Path, results: dict) -> Item:
-    item = Item(path, "invert", f"inversion: {results['restarts']} restarts, {results['iters']} iterations "
-                                f"({results.get('optimizer')})")
+def _inversion(record: Record) -> list[Item]:
+    path = record.path.parent
+    item = Item(path, "invert", f"inversion: {record['restarts']} restarts, {record['iters']} iterations "
+                                f"({record.get('optimizer')})")
     item.body.append(table(["image", "chosen restart", "final loss of each restart", "MSE", "PSNR (dB)"],
                            [[r["image"], r["chosen"], r["restart_losses"], r["mse"], r["psnr"]]
-                            for r in results["images"]]))
-    item.body.append(f'<p>Mean MSE {_fmt(results.get("mean_mse"))}.</p>')
+                            for r in record["images"]]))
+    item.body.append(f'<p>Mean MSE {_fmt(record.get("mean_mse"))}.</p>')
     if (path / "grid.png").exists():
         item.body.append(_grid([_img(path / "grid.png", "inputs and reconstructions")]))
     curves = sorted((path / "loss_curves").glob("*.png"))
     if curves:
         item.body.append("<h3>Loss per restart (the chosen one marked)</h3>")
         item.body.append(_grid(_img(p, p.stem.replace("_", " ")) for p in curves[:8]))
-    return item
+    return [item]
 
 
-def _restoration(path: Path, results: dict) -> Item:
-    item = Item(path, "restore", f"restoration: {results['restarts']} restarts, {results['iters']} iterations")
-    masks = results["masks"]
+def _restoration(record: Record) -> list[Item]:
+    path = record.path.parent
+    item = Item(path, "restore", f"restoration: {record['restarts']} restarts, {record['iters']} iterations")
+    masks = record["masks"]
     item.body.append(table(["mask", "hidden share", "PSNR all (dB)", "PSNR hidden (dB)", "SSIM all", "SSIM hidden",
                             "PSNR of the masked input (dB)"],
                            [[k, r["hidden_fraction"], r["psnr_all"], r["psnr_hidden"], r["ssim_all"],
                              r["ssim_hidden"], r["psnr_masked_input"]] for k, r in masks.items()]))
     item.body.append(_grid(_img(path / f"restore_{k}.png", f"{k}: original | masked | restored")
                            for k in masks if (path / f"restore_{k}.png").exists()))
-    return item
+    return [item]
 
 
-def _interpolation(path: Path, results: dict) -> Item:
-    how = "spherical" if results.get("slerp") else "linear"
-    item = Item(path, "interpolate", f"interpolation ({how}), a ∈ {{{', '.join(_fmt(a) for a in results['alphas'])}}}")
+def _interpolation(record: Record) -> list[Item]:
+    path = record.path.parent
+    how = "spherical" if record.get("slerp") else "linear"
+    item = Item(path, "interpolate", f"interpolation ({how}), a ∈ {{{', '.join(_fmt(a) for a in record['alphas'])}}}")
     if (path / "interpolation.png").exists():
         item.body.append(_img(path / "interpolation.png", "G(a·z1 + (1−a)·z2), one row per pair"))
-    return item
+    return [item]
 
 
-def _samples(path: Path) -> Item:
-    item = Item(path, "sample", "samples")
-    item.body.append(_grid([_img(path / "samples.png", "samples")]))
-    return item
+def _samples(record: Record) -> list[Item]:
+    path = record.path.parent
+    psi = record.get("truncation")
+    item = Item(path, "sample", f"{record.get('n')} samples" + (f", truncation ψ = {_fmt(psi)}" if psi else ""))
+    if (path / "samples.png").exists():
+        item.body.append(_grid([_img(path / "samples.png", "samples")]))
+    return [item]
+
+
+def _reproduction(record: Record) -> list[Item]:
+    root = record.path.parent
+    exps = record["experiments"]
+    item = Item(root, "reproduce", f"the report's experiment suite at scale {record.get('scale')}")
+    item.body.append(f"<p>Made by <code>ganforge reproduce --scale {html.escape(str(record.get('scale')))}</code>.</p>")
+    item.body.append(table(["experiment", "status", "seconds", "command or reason"],
+                           [[e["name"], e["status"], e["seconds"] if e["status"] == "done" else None,
+                             e["reason"] or e["command"]] for e in exps]))
+    items = [item]
+    for e in exps:  # an evaluation comes with its run folder
+        folder = root / e["folder"]
+        if e["status"] == "done" and folder.name != "evaluation":
+            items += read_folder(folder)
+    return items
+
+
+SECTIONS: dict[str, Callable[[Record], list[Item]]] = {
+    "gan-run": _training_run,
+    "ae-run": _training_run,
+    "image-evaluation": _image_evaluation,
+    "toy-evaluation": _mode_evaluation,
+    "stacked-mnist-evaluation": _mode_evaluation,
+    "inversion": _inversion,
+    "restoration": _restoration,
+    "interpolation": _interpolation,
+    "samples": _samples,
+    "reproduction": _reproduction,
+}
 
 
 def read_folder(path: Path) -> list[Item]:
-    """The report items of one folder (a run folder also brings its evaluation/ subfolder)."""
-    if not path.is_dir():
-        raise GanforgeError(f"{path} is not a folder that a ganforge command wrote")
-    config, results, metrics = _json(path / "config.json"), _json(path / "results.json"), _json(path / "metrics.json")
-    items: list[Item] = []
-    if config is not None:
-        items.append(_training_run(path, config))
-        if (path / "evaluation" / "metrics.json").exists():
-            items.append(_evaluation(path / "evaluation", _json(path / "evaluation" / "metrics.json") or {}))
-    elif metrics is not None:
-        items.append(_evaluation(path, metrics))
-    elif results is not None and "masks" in results:
-        items.append(_restoration(path, results))
-    elif results is not None and "alphas" in results:
-        items.append(_interpolation(path, results))
-    elif results is not None and "images" in results:
-        items.append(_inversion(path, results))
-    elif (path / "samples.png").exists():
-        items.append(_samples(path))
+    """The report items of one folder, or of the folder of one record file (a run folder also brings
+    its evaluation/ subfolder); GanforgeError with one line for anything else."""
+    if path.is_file():
+        record = read_record(path)
+    elif path.is_dir():
+        record = folder_record(path)
     else:
-        raise GanforgeError(f"{path} holds nothing a ganforge command writes (no config.json, results.json, "
-                            "metrics.json or samples.png)")
-    return items
+        raise GanforgeError(f"{path} does not exist")
+    if record.kind not in SECTIONS:
+        raise GanforgeError(f"{record.path} is a {record.kind} record, which is part of a folder, not one to "
+                            "report on its own; give the folder")
+    try:
+        return SECTIONS[record.kind](record)
+    except (KeyError, TypeError, AttributeError, IndexError) as exc:
+        raise GanforgeError(f"{record.path} is a {record.kind} record without the fields it should have "
+                            f"({type(exc).__name__}: {exc})") from None
 
 
 def comparison(items: list[Item]) -> str:
@@ -269,15 +310,14 @@ def comparison(items: list[Item]) -> str:
     return "".join(html_parts)
 
 
-def build_report(folders: list[Path], *, title: str = "ganforge report", notes: Optional[str] = None) -> str:
+def build_report(folders: list[Path], *, title: str = "ganforge report") -> str:
+    """One self-contained HTML page of ``folders`` (run folders, command output folders, record files)."""
     items = [item for folder in folders for item in read_folder(Path(folder))]
     nav = "".join(f'<a href="#item{i}">{html.escape(it.path.name)}</a>' for i, it in enumerate(items))
     parts = [f"<!doctype html><html lang=en><head><meta charset=utf-8><meta name=viewport "
              f'content="width=device-width,initial-scale=1"><title>{html.escape(title)}</title>'
              f"<style>{CSS}</style></head><body><h1>{html.escape(title)}</h1>",
              f"<nav>{nav}</nav>" if len(items) > 1 else ""]
-    if notes:
-        parts.append(notes)
     parts.append(comparison(items))
     for i, it in enumerate(items):
         parts.append(f'<h2 id="item{i}">{html.escape(it.title)}</h2><p class="note"><code>{html.escape(str(it.path))}'

@@ -5,7 +5,9 @@ import argparse
 from pathlib import Path
 from typing import Sequence
 
+from ..data import DATASETS, DataOptions, load_dataset
 from ..errors import GanforgeError
+from ..models import MODELS, build_model, count_parameters, default_shape
 
 
 def add_parsers(sub) -> None:
@@ -17,8 +19,6 @@ def add_parsers(sub) -> None:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from ..models import MODELS, build_model, count_parameters, default_shape
-
     rows = []
     for e in MODELS:
         shape = default_shape(e.meta["family"])
@@ -30,8 +30,6 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_data(args: argparse.Namespace) -> int:
-    from ..data import DATASETS, DataOptions, load_dataset
-
     options = DataOptions(root=Path(args.data_root) if args.data_root else None)
     width = max(len(n) for n in DATASETS.names())
     for e in DATASETS:

@@ -2,24 +2,24 @@
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 from datetime import datetime
 from pathlib import Path
 from typing import Optional
 
-import torch
-from torch import Tensor
-
+from ..data import DATASETS
+from ..device import pick_device
 from ..errors import GanforgeError
+from ..interpolation import REPORT_ALPHAS
+from ..inversion import OPTIMIZERS
+from ..loading import open_generator
+from ..masks import MASK_KINDS
+from ..models import MODELS
 from .common import finite_float, int_at_least, registry_type
 
 
 def add_parsers(sub) -> None:
-    from ..inversion import OPTIMIZERS
-    from ..masks import MASK_KINDS
-
     p = sub.add_parser("invert", help="find z with G(z) close to images, from several random restarts at once")
     _generator_args(p)
     _image_args(p)
@@ -54,13 +54,9 @@ def add_parsers(sub) -> None:
     p.add_argument("--truncation", type=float, metavar="PSI", help="redraw z components with |z| > PSI")
     p.add_argument("--individual", action="store_true", help="also write one PNG per image")
     p.set_defaults(func=cmd_sample)
-    del OPTIMIZERS
 
 
 def _generator_args(p: argparse.ArgumentParser) -> None:
-    from ..data import DATASETS
-    from ..models import MODELS
-
     p.add_argument("--generator", required=True, metavar="RUN_OR_FILE",
                    help="run folder, generator/checkpoint .safetensors, or a legacy .pt/.pkl state dict")
     p.add_argument("--model", type=registry_type(MODELS), help="model name of a legacy .pt/.pkl state dict")
@@ -79,8 +75,6 @@ def _image_args(p: argparse.ArgumentParser) -> None:
 
 
 def _inversion_args(p: argparse.ArgumentParser) -> None:
-    from ..inversion import OPTIMIZERS
-
     p.add_argument("-i", "--iters", type=int_at_least(1), default=500, help="optimisation iterations (500)")
     p.add_argument("-s", "--restarts", type=int_at_least(1), default=5, help="random restarts per image (5)")
     p.add_argument("--optimizer", choices=OPTIMIZERS, default="adam", help="adam (default) or sgd (the report's)")
@@ -90,128 +84,40 @@ def _inversion_args(p: argparse.ArgumentParser) -> None:
                    help="after this share of the iterations, continue only each image's best restart")
 
 
-# ---- shared steps ---------------------------------------------------------------------
+# The pipelines are imported inside the command functions: with torchvision, torchmetrics and
+# matplotlib they take 2-3 s to import, which `--help` and a mistyped flag should not pay.
 
 
 def _open(args):
-    from ..generators import open_generator
-    from ..training.runstate import pick_device
-
-    device = pick_device(args.device)
     return open_generator(args.generator, model=args.model, z_dim=args.z_dim, dataset=args.dataset,
-                          device=device), device
+                          device=pick_device(args.device))
 
 
 def _out(args, command: str) -> Path:
-    out = Path(args.out or Path("runs") / f"{command}-{datetime.now().strftime('%Y%m%d-%H%M%S')}")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise GanforgeError(f"cannot write to output folder {out}: {exc.strerror or exc}") from None
-    return out
+    return Path(args.out or Path("runs") / f"{command}-{datetime.now().strftime('%Y%m%d-%H%M%S')}")
 
 
-def _test_split(gen, args):
-    from ..data import DataOptions, load_dataset
+def _options(args):
+    from ..pipelines.latent import InversionOptions
 
-    if gen.dataset is None:
-        raise GanforgeError("this generator does not say its dataset; pass --dataset, or give --images files")
-    side = gen.shape[-1]
-    data = load_dataset(gen.dataset, DataOptions(root=Path(args.data_root) if args.data_root else None,
-                                                 image_size=side))
-    if data.shape != gen.shape:
-        raise GanforgeError(f"dataset {gen.dataset} gives {tuple(data.shape)} images but the generator makes "
-                            f"{gen.shape}")
-    return data
+    return InversionOptions(restarts=args.restarts, iters=args.iters, optimizer=args.optimizer, lr=args.lr,
+                            prior=args.prior, prune_after=args.prune_after, seed=args.seed)
 
 
-def _select(gen, args) -> tuple[Tensor, list[str]]:
-    """The images to work on, (N, C, H, W) in [-1, 1], and a name for each."""
-    from ..images import read_images
+def _picked(gen, args):
+    from ..pipelines.inputs import pick_images
 
-    if args.images:
-        return read_images(args.images, gen.shape), [Path(p).name for p in args.images]
-    data = _test_split(gen, args)
-    if args.indices:
-        bad = [i for i in args.indices if i >= len(data.test)]
-        if bad:
-            raise GanforgeError(f"--indices {bad[0]} is out of range: the test split has {len(data.test)} images")
-        idx = list(args.indices)
-    else:
-        g = torch.Generator().manual_seed(args.seed)
-        idx = torch.randperm(len(data.test), generator=g)[: args.n].tolist()
-    return data.test[idx], [f"test[{i}]" for i in idx]
-
-
-def _resolve_refs(gen, args, refs: list[str]) -> tuple[Tensor, list[str]]:
-    """IMG arguments (test-split index or file) -> images and names."""
-    from ..images import read_images
-
-    out, names, data = [], [], None
-    for ref in refs:
-        if ref.isdigit():
-            data = data or _test_split(gen, args)
-            i = int(ref)
-            if i >= len(data.test):
-                raise GanforgeError(f"image index {i} is out of range: the test split has {len(data.test)} images")
-            out.append(data.test[i][None])
-            names.append(f"test[{i}]")
-        else:
-            out.append(read_images([ref], gen.shape))
-            names.append(Path(ref).name)
-    return torch.cat(out), names
-
-
-def _invert(gen, images: Tensor, args, mask: Optional[Tensor] = None):
-    from ..inversion import invert
-
-    return invert(gen.G, images, restarts=args.restarts, iters=args.iters, optimizer=args.optimizer, lr=args.lr,
-                  prior=args.prior, mask=mask, seed=args.seed, z_dim=gen.z_dim, prune_after=args.prune_after)
-
-
-def _write_json(path: Path, obj) -> None:
-    from ..io import atomic_write_json
-
-    atomic_write_json(path, obj)
-
-
-def _finite(x: float) -> Optional[float]:
-    return round(x, 6) if math.isfinite(x) else None  # JSON has no inf: identical images give PSNR null
-
-
-# ---- commands -------------------------------------------------------------------------
+    return pick_images(gen, n=args.n, indices=args.indices, files=args.images, seed=args.seed,
+                       data_root=args.data_root)
 
 
 def cmd_invert(args) -> int:
-    from safetensors.torch import save
+    from ..pipelines.latent import invert_images
 
-    from ..io import atomic_write_bytes
-    from ..plots import image_table, restart_curves
-    from ..quality import psnr
-
-    gen, device = _open(args)
-    images, names = _select(gen, args)
-    out = _out(args, "invert")
-    images = images.to(device)
-    result = _invert(gen, images, args)
-    (out / "loss_curves").mkdir(exist_ok=True)
-    for i, name in enumerate(names):
-        restart_curves(out / "loss_curves" / f"image_{i:03d}.png", result.losses[i], int(result.best[i]),
-                       title=f"{name}: {args.restarts} restarts")
-    image_table(out / "grid.png", torch.stack([images, result.reconstructions]),  # (2, N, C, H, W)
-                row_titles=["input", "G(z)"], col_titles=names)
-    atomic_write_bytes(out / "z.safetensors", save({"z": result.z.cpu().contiguous(),
-                                                    "z_all": result.z_all.cpu().contiguous()},
-                                                   metadata={"generator": gen.source, "names": json.dumps(names)}))
-    mse = ((result.reconstructions - images) ** 2).flatten(1).mean(1)
-    scores = psnr(result.reconstructions, images)
-    per_image = [{"image": n, "restart_losses": [round(v, 6) for v in result.final[i].tolist()],
-                  "chosen": int(result.best[i]), "mse": round(float(mse[i]), 6), "psnr": _finite(float(scores[i]))}
-                 for i, n in enumerate(names)]
-    _write_json(out / "results.json", {"generator": gen.source, "restarts": args.restarts, "iters": args.iters,
-                                       "optimizer": args.optimizer, "images": per_image,
-                                       "mean_mse": round(float(mse.mean()), 6)})
-    for row in per_image:
+    gen, out = _open(args), _out(args, "invert")
+    images, names = _picked(gen, args)
+    record = invert_images(gen, images, names, _options(args), out)
+    for row in record["images"]:
         db = "inf" if row["psnr"] is None else f"{row['psnr']:.2f}"
         print(f"{row['image']:>14}  chosen restart {row['chosen']}  MSE {row['mse']:.5f}  PSNR {db} dB")
     print(f"outputs in {out}")
@@ -219,53 +125,18 @@ def cmd_invert(args) -> int:
 
 
 def cmd_restore(args) -> int:
-    from ..masks import MASK_KINDS, apply_mask, make_mask, mask_from_file
-    from ..plots import image_table
-    from ..quality import psnr, ssim
+    from ..pipelines.latent import restore_images
 
-    gen, device = _open(args)
+    gen, out = _open(args), _out(args, "restore")
     h, w = gen.shape[-2:]
-    if not 1 <= args.square_size <= min(h, w):
+    if not 1 <= args.square_size <= min(h, w):  # before the images are read
         raise GanforgeError(f"--square-size must be between 1 and {min(h, w)}, got {args.square_size}")
-    if not 0 <= args.pepper_fraction <= 1:
-        raise GanforgeError(f"--pepper-fraction must be in [0, 1], got {args.pepper_fraction}")
-    images, names = _select(gen, args)
-    out = _out(args, "restore")
-    images = images.to(device)
-    kinds = list(MASK_KINDS) if args.masks == "all" else ["file"] if args.mask_file else [args.mask or "pepper"]
-    g = torch.Generator().manual_seed(args.seed)
-    report = {}
-    for kind in kinds:
-        if kind == "file":
-            hidden = mask_from_file(args.mask_file, (h, w)).expand(len(images), h, w)
-        else:
-            hidden = torch.stack([make_mask(kind, (h, w), generator=g, fraction=args.pepper_fraction,
-                                            size=args.square_size) for _ in images])  # (N, H, W)
-        if not hidden.any(1).any(1).all():
-            raise GanforgeError(f"the {kind} mask hides no pixels of some image; nothing to restore")
-        hidden = hidden.to(device)
-        masked = apply_mask(images, hidden)
-        result = _invert(gen, masked, args, mask=hidden)
-        restored = result.reconstructions
-        where = hidden[:, None]
-        metrics = {
-            "psnr_all": psnr(restored, images), "psnr_hidden": psnr(restored, images, where),
-            "ssim_all": ssim(restored, images), "ssim_hidden": ssim(restored, images, where),
-            "psnr_masked_input": psnr(masked, images),
-        }
-        image_table(out / f"restore_{kind}.png", torch.stack([images, masked, restored], 1),
-                    col_titles=["original", "masked", "restored"], row_titles=names)
-        report[kind] = {
-            "hidden_fraction": round(float(hidden.float().mean()), 4),
-            **{k: _finite(float(v[torch.isfinite(v)].mean())) if torch.isfinite(v).any() else None
-               for k, v in metrics.items()},
-            "images": [{"image": n, **{k: _finite(float(v[i])) for k, v in metrics.items()}}
-                       for i, n in enumerate(names)],
-        }
-    _write_json(out / "results.json", {"generator": gen.source, "restarts": args.restarts, "iters": args.iters,
-                                       "optimizer": args.optimizer, "masks": report})
+    images, names = _picked(gen, args)
+    masks = MASK_KINDS if args.masks == "all" else ["file"] if args.mask_file else [args.mask or "pepper"]
+    record = restore_images(gen, images, names, _options(args), out, masks=masks, mask_file=args.mask_file,
+                            pepper_fraction=args.pepper_fraction, square_size=args.square_size)
     print(f"{'mask':<10} {'hidden':>7} {'PSNR all':>9} {'PSNR hid':>9} {'SSIM all':>9} {'SSIM hid':>9}")
-    for kind, r in report.items():
+    for kind, r in record["masks"].items():
         print(f"{kind:<10} {r['hidden_fraction']:>7.1%} {_fmt(r['psnr_all'])} {_fmt(r['psnr_hidden'])} "
               f"{_fmt(r['ssim_all'])} {_fmt(r['ssim_hidden'])}")
     print(f"outputs in {out}")
@@ -277,8 +148,6 @@ def _fmt(x: Optional[float]) -> str:
 
 
 def parse_alphas(text: Optional[str]) -> tuple[float, ...]:
-    from ..interpolation import REPORT_ALPHAS
-
     if text is None:
         return REPORT_ALPHAS
     try:
@@ -291,54 +160,25 @@ def parse_alphas(text: Optional[str]) -> tuple[float, ...]:
 
 
 def cmd_interpolate(args) -> int:
-    from ..interpolation import interpolate
-    from ..plots import image_table
+    from ..pipelines.inputs import image_refs
+    from ..pipelines.latent import interpolate_images
 
     if len(args.a) != len(args.b):
         raise GanforgeError(f"--a has {len(args.a)} images but --b has {len(args.b)}; give them in pairs")
     alphas = parse_alphas(args.alphas)
-    gen, device = _open(args)
-    first, names_a = _resolve_refs(gen, args, args.a)
-    second, names_b = _resolve_refs(gen, args, args.b)
-    out = _out(args, "interpolate")
-
-    def encode(x: Tensor) -> Tensor:  # an autoencoder's encoder, or GAN inversion
-        return gen.encoder(x) if gen.encoder is not None else _invert(gen, x.to(device), args).z
-
-    result = interpolate(gen.G, encode, first, second, alphas, spherical=args.slerp)
-    rows = [f"{a} -> {b}" for a, b in zip(names_b, names_a)]
-    image_table(out / "interpolation.png", result.rows, col_titles=[f"a={a:g}" for a in alphas], row_titles=rows)
-    _write_json(out / "results.json", {"generator": gen.source, "alphas": list(alphas), "slerp": args.slerp,
-                                       "latents_from": "encoder" if gen.encoder is not None else "inversion",
-                                       "formula": "G(a*z1 + (1-a)*z2); z1 from --a, z2 from --b",
-                                       "pairs": [{"a": x, "b": y} for x, y in zip(names_a, names_b)]})
+    gen, out = _open(args), _out(args, "interpolate")
+    first, names_a = image_refs(gen, args.a, args.data_root)
+    second, names_b = image_refs(gen, args.b, args.data_root)
+    interpolate_images(gen, first, second, (names_a, names_b), _options(args), out, alphas=alphas, slerp=args.slerp)
     print(f"outputs in {out}")
     return 0
 
 
 def cmd_sample(args) -> int:
-    from safetensors.torch import save
+    from ..pipelines.latent import sample_images
 
-    from ..io import atomic_write_bytes
-    from ..images import save_png
-    from ..plots import image_grid, scatter_plot
-    from ..sampling import sample
-
-    gen, device = _open(args)
-    out = _out(args, "sample")
-    images, z = sample(gen.G, args.n, gen.z_dim, psi=args.truncation, seed=args.seed, device=device)
-    if images.dim() == 2:  # a 2-D toy generator: a scatter plot, and the points themselves
-        scatter_plot(out / "samples.png", images.cpu())
-        atomic_write_bytes(out / "points.safetensors", save({"points": images.cpu().contiguous()}))
-    else:
-        image_grid(out / "samples.png", images, nrow=int(max(1, round(args.n ** 0.5))))
-    if args.individual and images.dim() == 4:
-        (out / "samples").mkdir(exist_ok=True)
-        for i, img in enumerate(images):
-            save_png(out / "samples" / f"{i:04d}.png", img)
-    atomic_write_bytes(out / "z.safetensors", save({"z": z.cpu().contiguous()},
-                                                   metadata={"generator": gen.source,
-                                                             "truncation": str(args.truncation)}))
+    gen, out = _open(args), _out(args, "sample")
+    sample_images(gen, args.n, out, truncation=args.truncation, seed=args.seed, individual=args.individual)
     print(f"{args.n} samples" + (f", truncation {args.truncation}" if args.truncation else ""), file=sys.stderr)
     print(f"outputs in {out}")
     return 0

@@ -4,7 +4,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..console import is_main_process
+from ..data import DATASETS
 from ..errors import GanforgeError
+from ..losses import LOSSES
+from ..models import MODELS
+from ..training.config import LATENT_REGS, MOMENTS_OVER, UNROLL_MODES, AEConfig, TrainConfig, load_config
 from .common import finite_float, int_at_least, registry_type
 
 # Options that may change when a run is resumed; everything else must stay as the run had it.
@@ -13,11 +18,6 @@ RESUMABLE = {"epochs", "device", "quiet", "log_every", "checkpoint_every", "vani
 
 
 def add_parser(sub) -> None:
-    from ..data import DATASETS
-    from ..losses import LOSSES
-    from ..models import MODELS
-    from ..training.config import UNROLL_MODES
-
     p = sub.add_parser("train", help="train a GAN (the report's ex2.py flags work as they are)",
                        description="Train a GAN. Options left out take the dataset's defaults.",
                        argument_default=argparse.SUPPRESS)
@@ -68,12 +68,10 @@ def add_parser(sub) -> None:
     p.set_defaults(func=cmd_train)
 
 
-def resumed_config(cls, args: argparse.Namespace):
-    """The config of the run ``args.resume``, with the options given now checked and applied."""
-    from ..training.runstate import load_config
-
+def resumed_config(cls, kind: str, args: argparse.Namespace):
+    """The config of the run ``args.resume`` (a ``kind`` record), with the options given now checked and applied."""
     root = Path(args.resume)
-    cfg = load_config(cls, root)
+    cfg = load_config(cls, root, kind)
     for key, value in given_options(args).items():
         if key == "out" and Path(value) == root:
             continue
@@ -91,21 +89,22 @@ def given_options(args: argparse.Namespace) -> dict:
     return {k: v for k, v in vars(args).items() if k not in ("func", "command", "resume")}
 
 
+# Training is imported inside the command functions: see cli/latent.py.
+
+
 def cmd_train(args: argparse.Namespace) -> int:
-    from ..training import TrainConfig, train
+    from ..training import train
 
     if getattr(args, "resume", None):
-        train(resumed_config(TrainConfig, args), resume=Path(args.resume))
+        run = train(resumed_config(TrainConfig, "gan-run", args), resume=Path(args.resume))
     else:
-        train(TrainConfig(**given_options(args)))
+        run = train(TrainConfig(**given_options(args)))
+    if is_main_process():
+        print(f"outputs in {run}")
     return 0
 
 
 def add_ae_parser(sub) -> None:
-    from ..data import DATASETS
-    from ..models import MODELS
-    from ..training.ae import LATENT_REGS, MOMENTS_OVER
-
     p = sub.add_parser("train-ae", help="train the report's autoencoder, optionally moment-matching z to N(0, 1)",
                        description="Train an autoencoder. --latent-reg moments adds factor * MSE([mean, variance, "
                        "kurtosis] of z, [0, 1, 3]) to the image MSE.", argument_default=argparse.SUPPRESS)
@@ -130,15 +129,19 @@ def add_ae_parser(sub) -> None:
     p.add_argument("--image-size", type=int_at_least(16), help="CelebA image side (default 64)")
     p.add_argument("--limit", type=int_at_least(1), help="train on the first N training images only")
     p.add_argument("--log-every", type=int_at_least(1), help="iterations between metric flushes (default 50)")
+    p.add_argument("--checkpoint-every", type=int_at_least(0),
+                   help="also checkpoint every N iterations (default 0: at the end of each epoch)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train_ae)
 
 
 def cmd_train_ae(args: argparse.Namespace) -> int:
-    from ..training.ae import AEConfig, train_ae
+    from ..training import train_ae
 
     if getattr(args, "resume", None):
-        train_ae(resumed_config(AEConfig, args), resume=Path(args.resume))
+        run = train_ae(resumed_config(AEConfig, "ae-run", args), resume=Path(args.resume))
     else:
-        train_ae(AEConfig(**given_options(args)))
+        run = train_ae(AEConfig(**given_options(args)))
+    if is_main_process():
+        print(f"outputs in {run}")
     return 0

@@ -8,7 +8,6 @@ accuracies are recorded in ``weights/evaluators.json``.
 from __future__ import annotations
 
 import hashlib
-import json
 import sys
 import time
 from importlib import resources
@@ -20,7 +19,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..checkpoint import load_checkpoint, load_weights, prefixed, save_checkpoint, unprefixed
+from ..data import load_dataset
 from ..errors import GanforgeError
+from ..records import read_record, write_record
 
 FEATURES = 128
 EVALUATOR_DATASETS = ("mnist", "fashion")
@@ -88,9 +89,6 @@ def accuracy(net: nn.Module, x: Tensor, y: Tensor) -> float:
 def train_evaluator(dataset: str, *, epochs: int = 12, batch_size: int = 128, lr: float = 2e-3, seed: int = 0,
                     out: Optional[Path] = None, quiet: bool = False) -> dict:
     """Train the evaluator on ``dataset``'s training split; write its weights and record its test accuracy."""
-    from ..data import load_dataset
-    from ..io import atomic_write_json
-
     if dataset not in EVALUATOR_DATASETS:
         raise GanforgeError(f"evaluators are trained for {', '.join(EVALUATOR_DATASETS)}, not {dataset}")
     data = load_dataset(dataset)
@@ -124,9 +122,9 @@ def train_evaluator(dataset: str, *, epochs: int = 12, batch_size: int = 128, lr
         "kind": "evaluator", "dataset": dataset, "architecture": "LeNet", "features": FEATURES,
         "test_accuracy": round(acc, 5), "train_images": len(data.train), "source": data.source, "epochs": epochs})
     record_path = out_dir / "evaluators.json"
-    records = json.loads(record_path.read_text()) if record_path.exists() else {}
+    records = read_record(record_path, expect=("evaluators",))["evaluators"] if record_path.exists() else {}
     records[dataset] = {"file": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
                         "test_accuracy": round(acc, 5), "test_images": len(data.test), "source": data.describe(),
                         "epochs": epochs, "seconds": round(time.perf_counter() - start, 1)}
-    atomic_write_json(record_path, records)
+    write_record(record_path, "evaluators", {"evaluators": records})
     return {"path": str(path), **records[dataset]}

@@ -11,11 +11,12 @@ import hashlib
 import math
 import warnings
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Optional
 
 import torch
+from safetensors.torch import load, save
 from torch import Tensor, nn
+from torchmetrics.image.fid import FrechetInceptionDistance
+from torchmetrics.image.kid import KernelInceptionDistance
 
 from ..data.registry import cache_dir
 from ..io import atomic_write_bytes
@@ -41,8 +42,6 @@ def evaluate_images(net: nn.Module, images: Tensor, batch: int = 500) -> Evaluat
 
 def real_features(net: nn.Module, images: Tensor, evaluator_sha256: str) -> Evaluated:
     """``evaluate_images`` of real data, cached under a hash of the images and the evaluator."""
-    from safetensors.torch import load, save
-
     h = hashlib.sha256(evaluator_sha256.encode())
     h.update(str(tuple(images.shape)).encode())
     h.update(images.contiguous().numpy().tobytes())
@@ -71,8 +70,6 @@ class _Given(nn.Module):
 
 
 def fid(real: Tensor, fake: Tensor) -> float:
-    from torchmetrics.image.fid import FrechetInceptionDistance
-
     metric = FrechetInceptionDistance(feature=_Given(real.shape[1]))
     metric.update(real.double(), real=True)
     metric.update(fake.double(), real=False)
@@ -80,8 +77,6 @@ def fid(real: Tensor, fake: Tensor) -> float:
 
 
 def kid(real: Tensor, fake: Tensor, *, subsets: int = 50, seed: int = 0) -> tuple[float, float]:
-    from torchmetrics.image.kid import KernelInceptionDistance
-
     size = min(len(real), len(fake), 1000)
     with warnings.catch_warnings():  # it keeps all features in memory: a few MB here
         warnings.simplefilter("ignore", UserWarning)
@@ -101,13 +96,21 @@ def classifier_score(probs: Tensor) -> float:
     return math.exp(float(kl.mean()))
 
 
+def kl_to_uniform(counts: Tensor) -> float:
+    """KL(q || uniform) of the histogram ``counts`` (K,): 0 when every bin is equally full, log K when
+    one bin holds everything; inf for an empty histogram."""
+    total = counts.double().sum()
+    if total <= 0:
+        return math.inf
+    q = counts.double() / total
+    nz = q > 0
+    return float((q[nz] * (q[nz] * len(q)).log()).sum())
+
+
 def class_histogram(probs: Tensor) -> tuple[list[float], float]:
     """Share of samples per predicted class, and its KL divergence to the uniform distribution."""
-    k = probs.shape[1]
-    hist = torch.bincount(probs.argmax(1), minlength=k).double() / len(probs)
-    nz = hist > 0
-    kl = float((hist[nz] * (hist[nz] * k).log()).sum())
-    return hist.tolist(), kl
+    counts = torch.bincount(probs.argmax(1), minlength=probs.shape[1])
+    return (counts.double() / len(probs)).tolist(), kl_to_uniform(counts)
 
 
 def precision_recall(real: Tensor, fake: Tensor, k: int = 3) -> tuple[float, float]:
@@ -127,16 +130,14 @@ def precision_recall(real: Tensor, fake: Tensor, k: int = 3) -> tuple[float, flo
 
 
 def image_metrics(real: Evaluated, fake: Evaluated) -> dict:
+    """Every image metric of samples against real data, both in the evaluator's (LeNet) features."""
     hist, kl = class_histogram(fake.probs)
     precision, recall = precision_recall(real.features, fake.features)
     kid_mean, kid_std = kid(real.features, fake.features)
     return {
-        "fid": fid(real.features, fake.features), "kid": kid_mean, "kid_std": kid_std,
+        "lenet_fid": fid(real.features, fake.features), "lenet_kid": kid_mean, "lenet_kid_std": kid_std,
         "classifier_score": classifier_score(fake.probs), "classifier_score_real": classifier_score(real.probs),
         "class_histogram": [round(h, 4) for h in hist], "class_kl_to_uniform": kl,
         "precision": precision, "recall": recall, "n_real": len(real.features), "n_fake": len(fake.features),
     }
 
-
-def inception_fid_available(weights: Optional[Path]) -> bool:
-    return weights is not None and Path(weights).is_file()

@@ -10,10 +10,10 @@ quality around it (VEEGAN's rule); reverse KL is KL(generated mode histogram || 
 """
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import Tensor, nn
+
+from .metrics import kl_to_uniform
 
 STACKED_SAMPLES = 26_000
 TOY_SAMPLES = 2_500
@@ -31,11 +31,9 @@ def stacked_modes(net: nn.Module, images: Tensor, batch: int = 1000) -> Tensor:
 
 
 def mode_histogram_metrics(modes: Tensor, n_modes: int) -> dict:
-    counts = torch.bincount(modes, minlength=n_modes).double()
-    q = counts / counts.sum()
-    nz = q > 0
-    kl = float((q[nz] * (q[nz] * n_modes).log()).sum())
-    return {"modes_covered": int(nz.sum()), "modes_total": n_modes, "kl_to_uniform": kl, "samples": len(modes)}
+    counts = torch.bincount(modes, minlength=n_modes)
+    return {"modes_covered": int((counts > 0).sum()), "modes_total": n_modes, "kl_to_uniform": kl_to_uniform(counts),
+            "samples": len(modes)}
 
 
 def toy_metrics(samples: Tensor, centres: Tensor, std: float, *, min_count_share: float = 20 / 2500) -> dict:
@@ -44,9 +42,7 @@ def toy_metrics(samples: Tensor, centres: Tensor, std: float, *, min_count_share
     good = dist <= 3 * std
     counts = torch.bincount(nearest[good], minlength=len(centres)).double()
     covered = counts >= max(1.0, min_count_share * len(samples))
-    q = counts / counts.sum() if counts.sum() > 0 else counts
-    nz = q > 0
-    reverse_kl = float((q[nz] * (q[nz] * len(centres)).log()).sum()) if counts.sum() > 0 else math.inf
+    reverse_kl = kl_to_uniform(counts)
     return {"modes_covered": int(covered.sum()), "modes_total": len(centres),
             "high_quality_share": float(good.double().mean()), "reverse_kl": reverse_kl, "samples": len(samples),
             "counts": counts.long().tolist()}

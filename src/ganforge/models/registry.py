@@ -28,6 +28,26 @@ def register_model(name: str, *, role: str, family: str, default_z: int | None =
     return MODELS.register(name, role=role, family=family, default_z=default_z, about=about)
 
 
+ROLE_NAMES = {"G": "generator", "D": "discriminator", "AE": "autoencoder"}
+
+
+def require_model(name: str, *, role: str, family: str | None = None, dataset: str | None = None,
+                  flag: str = "model") -> str:
+    """The registered spelling of a model that has ``role`` (and ``family``, when given); otherwise a
+    GanforgeError that names the models that would fit. ``flag`` and ``dataset`` word the message."""
+    entry = MODELS.entry(name)
+    if entry.meta["role"] != role:
+        kind = ROLE_NAMES[role]
+        valid = ", ".join(e.name for e in MODELS if e.meta["role"] == role)
+        raise GanforgeError(f"{flag} {entry.name} is not a{'n' if kind[0] in 'aeiou' else ''} {kind}; "
+                            f"{kind}s: {valid}")
+    if family is not None and entry.meta["family"] != family:
+        fitting = ", ".join(e.name for e in MODELS if e.meta["family"] == family and e.meta["role"] == role)
+        raise GanforgeError(f"model {entry.name} is for {entry.meta['family']} data, not {dataset or family}; use one of "
+                            f"{fitting}")
+    return entry.name
+
+
 def family_of_shape(shape: tuple[int, ...]) -> str:
     if len(shape) == 1:
         return "toy"
@@ -41,11 +61,7 @@ def family_of_shape(shape: tuple[int, ...]) -> str:
 
 def build_model(name: str, *, role: str, shape: tuple[int, ...], z_dim: int | None = None) -> nn.Module:
     """Build a registered model, checking its role and that it fits the data shape."""
-    entry = MODELS.entry(name)
-    if entry.meta["role"] != role:
-        kind = {"G": "generator", "D": "discriminator", "AE": "autoencoder"}[role]
-        valid = [e.name for e in MODELS if e.meta["role"] == role]
-        raise GanforgeError(f"model {entry.name} is not a {kind}; {kind}s: {', '.join(valid)}")
+    entry = MODELS.entry(require_model(name, role=role))
     family = entry.meta["family"]
     if family_of_shape(tuple(shape)) != family:
         dims = "x".join(map(str, shape))

@@ -1,18 +1,42 @@
-"""Training options: one dataclass with defaults in code, and one function that checks them all."""
+"""Training options: a dataclass per command with defaults in code, one function per command that
+checks them all before any work starts, and reading them back from a run folder."""
 from __future__ import annotations
 
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Any, Optional
+from pathlib import Path
+from typing import Any, Optional, TypeVar
 
 from ..data import DATASETS
+from ..device import DEVICE_CHOICES
 from ..errors import GanforgeError
 from ..losses import LOSSES
-from ..models import MODELS
-from .runstate import RunOptions
+from ..models import MODELS, require_model
+from ..records import read_record
 
 UNROLL_MODES = ("restore", "differentiable")
+LATENT_REGS = ("none", "moments")
+MOMENTS_OVER = ("dims", "all")
+
+
+@dataclass
+class RunOptions:
+    """Options every training command shares (its config dataclass extends this one)."""
+
+    seed: int = 0
+    out: Optional[str] = None
+    device: str = "auto"
+    data_root: Optional[str] = None
+    download: bool = False
+    image_size: int = 64
+    limit: Optional[int] = None  # use only the first N training items
+    log_every: int = 50  # iterations between host syncs (metrics are still per iteration)
+    checkpoint_every: int = 0  # iterations; 0: once per epoch
+    quiet: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
 
 # Per-dataset defaults for options the user leaves out. The CelebA learning rates and the 0.9
 # real label are what the report found necessary to avoid vanishing gradients there. MNIST's
@@ -46,7 +70,6 @@ class TrainConfig(RunOptions):
     beta1: float = 0.5
     beta2: float = 0.999
     real_label: Optional[float] = None
-    checkpoint_every: int = 0  # iterations; 0: once per epoch
     sample_count: int = 64
     vanish_threshold: float = 1e-3
     vanish_patience: int = 100
@@ -55,13 +78,21 @@ class TrainConfig(RunOptions):
     amp: Optional[str] = None  # "bf16": autocast the step to bfloat16
     channels_last: Optional[bool] = None  # None: on for image models on CPU and CUDA
 
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
 
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
+@dataclass
+class AEConfig(RunOptions):
+    dataset: str = "mnist"
+    model: Optional[str] = None  # default: AE (28x28) or AE64
+    epochs: int = 20
+    batch_size: int = 64
+    z_dim: int = 100
+    lr: float = 1e-3
+    latent_reg: str = "none"
+    moments_over: str = "dims"
+    factor_start: float = 0.001
+    factor_growth: float = 2.0
+    factor_cap: float = 2.048
+    cdf_samples: int = 2000  # test images whose latents make the per-epoch CDF and KS statistic
 
 
 def resolve(cfg: TrainConfig) -> TrainConfig:
@@ -73,20 +104,11 @@ def resolve(cfg: TrainConfig) -> TrainConfig:
     for key in ("generator", "discriminator", "lr_g", "lr_d", "real_label", "batch_size"):
         if getattr(cfg, key) is None:
             setattr(cfg, key, defaults[key])
-    cfg.generator = MODELS.canonical(cfg.generator)
-    cfg.discriminator = MODELS.canonical(cfg.discriminator)
-    g_meta, d_meta = MODELS.entry(cfg.generator).meta, MODELS.entry(cfg.discriminator).meta
-    if g_meta["role"] != "G":
-        raise GanforgeError(f"-g {cfg.generator} is not a generator; generators: {_names('G')}")
-    if d_meta["role"] != "D":
-        raise GanforgeError(f"-d {cfg.discriminator} is not a discriminator; discriminators: {_names('D')}")
     family = DATASETS.entry(cfg.dataset).meta["family"]
-    for name, meta in ((cfg.generator, g_meta), (cfg.discriminator, d_meta)):
-        if meta["family"] != family:
-            fitting = ", ".join(e.name for e in MODELS if e.meta["family"] == family)
-            raise GanforgeError(f"model {name} is for {meta['family']} data, not {cfg.dataset}; use one of {fitting}")
+    cfg.generator = require_model(cfg.generator, role="G", family=family, dataset=cfg.dataset, flag="-g")
+    cfg.discriminator = require_model(cfg.discriminator, role="D", family=family, dataset=cfg.dataset, flag="-d")
     if cfg.z_dim is None:
-        cfg.z_dim = g_meta["default_z"]
+        cfg.z_dim = MODELS.entry(cfg.generator).meta["default_z"]
     if cfg.unroll_mode not in UNROLL_MODES:
         raise GanforgeError(f"unknown unroll mode {cfg.unroll_mode!r}; valid: {', '.join(UNROLL_MODES)}")
     _at_least("-k (unrolling steps)", cfg.unroll_steps, 0)
@@ -113,13 +135,55 @@ def resolve(cfg: TrainConfig) -> TrainConfig:
         raise GanforgeError(f"--real-label must be in (0, 1], got {cfg.real_label}")
     if cfg.amp not in (None, "bf16"):
         raise GanforgeError(f"--amp must be bf16, got {cfg.amp!r}")
-    if cfg.device not in ("auto", "cpu", "mps") and not cfg.device.startswith("cuda"):
-        raise GanforgeError(f"unknown device {cfg.device!r}; valid: auto, cpu, cuda, cuda:N, mps")
+    _check_device(cfg.device)
     return cfg
 
 
-def _names(role: str) -> str:
-    return ", ".join(e.name for e in MODELS if e.meta["role"] == role)
+def resolve_ae(cfg: AEConfig) -> AEConfig:
+    """``resolve`` for ``train-ae``."""
+    cfg = dataclasses.replace(cfg)
+    cfg.dataset = DATASETS.canonical(cfg.dataset)
+    family = DATASETS.entry(cfg.dataset).meta["family"]
+    if family == "toy":
+        raise GanforgeError(f"the autoencoder is for images; {cfg.dataset} is 2-D points")
+    cfg.model = require_model(cfg.model or ("AE" if family == "mnist" else "AE64"), role="AE", family=family,
+                              dataset=cfg.dataset, flag="--model")
+    if cfg.latent_reg not in LATENT_REGS:
+        raise GanforgeError(f"unknown --latent-reg {cfg.latent_reg!r}; valid: {', '.join(LATENT_REGS)}")
+    if cfg.moments_over not in MOMENTS_OVER:
+        raise GanforgeError(f"unknown --moments-over {cfg.moments_over!r}; valid: {', '.join(MOMENTS_OVER)}")
+    for name, low in (("epochs", 1), ("batch_size", 2), ("z_dim", 1), ("log_every", 1), ("checkpoint_every", 0),
+                      ("cdf_samples", 10)):
+        if getattr(cfg, name) < low:
+            raise GanforgeError(f"--{name.replace('_', '-')} must be >= {low}, got {getattr(cfg, name)}")
+    for name in ("lr", "factor_start", "factor_growth", "factor_cap"):
+        v = getattr(cfg, name)
+        if not (math.isfinite(v) and v > 0):
+            raise GanforgeError(f"--{name.replace('_', '-')} must be a positive number, got {v}")
+    _check_device(cfg.device)
+    return cfg
+
+
+Config = TypeVar("Config", bound=RunOptions)
+
+
+def load_config(cls: type[Config], root: Path, kind: str) -> Config:
+    """A run folder's config.json (a record of ``kind``) as an instance of the config dataclass ``cls``;
+    fields it does not have, such as the data source, are left out."""
+    path = root / "config.json"
+    if not path.is_file():
+        raise GanforgeError(f"{root} is not a ganforge run folder (no config.json)")
+    saved = read_record(path, expect=(kind,)).data
+    names = {f.name for f in dataclasses.fields(cls)}
+    try:
+        return cls(**{k: v for k, v in saved.items() if k in names})
+    except TypeError as exc:
+        raise GanforgeError(f"{path} is not a readable run configuration ({exc})") from None
+
+
+def _check_device(name: str) -> None:
+    if name not in ("auto", "cpu", "mps") and not name.startswith("cuda"):
+        raise GanforgeError(f"unknown device {name!r}; valid: {DEVICE_CHOICES}")
 
 
 def _at_least(what: str, value: int, low: int) -> None:

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 from torch import Tensor, nn
+from torch.distributed.nn.functional import all_reduce
+from torch.nn.parallel import DistributedDataParallel
 
 from ..errors import GanforgeError
 
@@ -53,10 +55,6 @@ def env_world() -> World:
         raise GanforgeError("RANK, WORLD_SIZE and LOCAL_RANK must be integers (they are set by torchrun)") from None
 
 
-def is_main_process() -> bool:
-    return env_world().main
-
-
 def init(world: World, device: torch.device) -> torch.device:
     """Join the process group (NCCL on CUDA, gloo on CPU); returns this rank's device."""
     if not world.enabled:
@@ -69,17 +67,10 @@ def init(world: World, device: torch.device) -> torch.device:
     return device
 
 
-def check_batch(world: World, batch_size: int) -> None:
-    if batch_size % world.size:
-        raise GanforgeError(f"-b {batch_size} (the global batch) must be divisible by the {world.size} processes")
-
-
 def wrap(module: nn.Module, world: World, device: torch.device) -> nn.Module:
     """DistributedDataParallel around ``module`` when there are several processes."""
     if not world.enabled:
         return module
-    from torch.nn.parallel import DistributedDataParallel
-
     ids = [device.index] if device.type == "cuda" else None
     return DistributedDataParallel(module, device_ids=ids)
 
@@ -133,8 +124,6 @@ class GlooSyncBatchNorm(nn.modules.batchnorm._BatchNorm):
     def forward(self, x: Tensor) -> Tensor:
         if not (self.training and dist.is_initialized() and dist.get_world_size() > 1):
             return super().forward(x)
-        from torch.distributed.nn.functional import all_reduce
-
         dims = [0, *range(2, x.dim())]
         c = x.shape[1]
         count = x.new_full((1,), x.numel() // c)

@@ -19,10 +19,12 @@ from typing import Callable
 
 import torch
 from torch import Tensor, nn
+from torch.distributed.nn.functional import all_reduce
 from torch.func import functional_call
 
 from ..losses import GanLoss
 from .distributed import SINGLE, World, unwrap
+from .stats import GanStats
 
 
 @dataclass
@@ -45,7 +47,7 @@ class GanParts:
     def __post_init__(self) -> None:
         self.joint_d = not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in unwrap(self.D).modules())
 
-    def z(self, n: int, device: torch.device | str) -> Tensor:
+    def latents(self, n: int, device: torch.device | str) -> Tensor:
         """(n, z) latents for this rank: its slice of the global batch's latents, so that every
         rank's random stream stays the one a single process would have."""
         return self.world.shard(torch.randn(n * self.world.size, self.z_dim, device=device))
@@ -61,7 +63,7 @@ def adam(params, lr: float, betas: tuple[float, float], device: torch.device) ->
 def d_step(parts: GanParts, real: Tensor, *, keep_fake: bool = False) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
     """One discriminator update; returns (d_loss, real_logits, fake_logits) detached, and with
     ``keep_fake`` the fake batch still attached to G's graph, for the generator step to reuse."""
-    z = parts.z(len(real), real.device)
+    z = parts.latents(len(real), real.device)
     if keep_fake:
         fake = parts.G(z)
     else:
@@ -93,7 +95,7 @@ def g_step(parts: GanParts, batch_size: int, device: torch.device | str,
     """One plain generator update, on ``fake`` (G's output, graph attached) if given, else on a
     fresh batch; returns (g_loss, G gradient norm)."""
     if fake is None:
-        fake = parts.G(parts.z(batch_size, device))
+        fake = parts.G(parts.latents(batch_size, device))
     fake_logits = unwrap(parts.D)(fake)
     loss = parts.loss.g(fake_logits)
     return loss.detach(), _g_update(parts, loss)
@@ -166,8 +168,6 @@ def unrolled_g_loss(parts: GanParts, reals: list[Tensor], zs: list[Tensor], z_g:
         d_loss = parts.loss.d(d(real, params), d(fake, params), parts.real_label)
         grads = torch.autograd.grad(d_loss, [params[n] for n in names], create_graph=True)
         if parts.world.enabled:  # the look-ahead D is the one all ranks' data would make
-            from torch.distributed.nn.functional import all_reduce
-
             grads = tuple(all_reduce(g) / parts.world.size for g in grads)
         params = _lookahead_update(opt, names, params, grads, moments, step + i + 1)
     return parts.loss.g(d(G(z_g), params))
@@ -176,15 +176,14 @@ def unrolled_g_loss(parts: GanParts, reals: list[Tensor], zs: list[Tensor], z_g:
 def g_step_unrolled_differentiable(parts: GanParts, k: int, draw: Callable[[], Tensor]) -> tuple[Tensor, Tensor]:
     reals = [draw() for _ in range(k)]
     device, n = reals[0].device, len(reals[0])
-    zs = [parts.z(n, device) for _ in range(k)]
-    loss = unrolled_g_loss(parts, reals, zs, parts.z(n, device))
+    zs = [parts.latents(n, device) for _ in range(k)]
+    loss = unrolled_g_loss(parts, reals, zs, parts.latents(n, device))
     return loss.detach(), _g_update(parts, loss)
 
 
 def gan_step(parts: GanParts, real: Tensor, *, d_steps: int = 1, g_steps: int = 1, unroll_steps: int = 0,
-             unroll_mode: str = "restore", draw: Callable[[], Tensor] | None = None) -> Tensor:
-    """One batch of training. Returns a detached tensor of
-    [d_loss, g_loss, mean D(x), mean D(G(z)), G gradient norm] (no host sync here).
+             unroll_mode: str = "restore", draw: Callable[[], Tensor] | None = None) -> GanStats:
+    """One batch of training. Returns its statistics as detached device tensors (no host sync here).
 
     Without unrolling, the first generator update reuses the last discriminator step's fake
     batch (as DCGAN's reference implementation does): G is unchanged in between, so this is
@@ -199,9 +198,5 @@ def gan_step(parts: GanParts, real: Tensor, *, d_steps: int = 1, g_steps: int = 
             g_loss, g_norm = g_step_unrolled_restore(parts, unroll_steps, draw)
         else:
             g_loss, g_norm = g_step_unrolled_differentiable(parts, unroll_steps, draw)
-    d_real = torch.sigmoid(real_logits).mean()
-    d_fake = torch.sigmoid(fake_logits).mean()
-    return torch.stack([d_loss, g_loss, d_real, d_fake, g_norm.to(d_loss)])
-
-
-STAT_NAMES = ("d_loss", "g_loss", "d_real", "d_fake", "g_grad_norm")
+    return GanStats(d_loss, g_loss, torch.sigmoid(real_logits).mean(), torch.sigmoid(fake_logits).mean(),
+                    g_norm.to(d_loss))

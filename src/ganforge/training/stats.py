@@ -1,4 +1,5 @@
-"""Per-iteration metrics: gathered on the device, written to CSV every few iterations.
+"""Step statistics: named records of 0-d device tensors, gathered every iteration and moved to
+the host and to metrics.csv every few iterations, in one stack.
 
 The CSV is the run's record. On resume it is cut back to the checkpoint's iteration, so a
 killed run never leaves duplicated or missing iterations.
@@ -9,15 +10,35 @@ import csv
 import math
 import os
 from pathlib import Path
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 import torch
 from torch import Tensor
 
 from ..io import atomic_write_text
 
-GAN_STATS = ("d_loss", "g_loss", "d_real", "d_fake", "g_grad_norm")
-COLUMNS = ("iteration", "epoch", *GAN_STATS)
+
+class GanStats(NamedTuple):
+    """One GAN iteration, as 0-d tensors on the device (no host sync until a flush)."""
+
+    d_loss: Tensor
+    g_loss: Tensor
+    d_real: Tensor  # mean sigmoid(D(x)) over the real batch
+    d_fake: Tensor  # mean sigmoid(D(G(z))) over the fake batch
+    g_grad_norm: Tensor  # norm of G's whole gradient in its last update
+
+
+class AEStats(NamedTuple):
+    """One autoencoder iteration."""
+
+    loss: Tensor
+    image_mse: Tensor
+    z_mse: Tensor  # MSE of z's [mean, variance, kurtosis] against N(0, 1)'s
+    z_term: Tensor  # factor * z_mse: what the loss adds when moments are matched
+    factor: Tensor
+
+
+COLUMNS = ("iteration", "epoch", *GanStats._fields)
 
 
 def read_metrics(path: Path, up_to: int | None = None, columns: Sequence[str] = COLUMNS) -> list[dict[str, float]]:
@@ -38,26 +59,29 @@ def read_metrics(path: Path, up_to: int | None = None, columns: Sequence[str] = 
 
 
 class MetricsLog:
-    def __init__(self, path: Path, resume_at: int | None = None, stats: Sequence[str] = GAN_STATS,
-                 write: bool = True):
+    """metrics.csv of a run: rows of ``stats`` fields (a NamedTuple type) per iteration."""
+
+    def __init__(self, path: Path, stats: type[NamedTuple], resume_at: int | None = None, write: bool = True):
         self.path, self.write = path, write  # write=False: rows are still gathered, for checks
-        self.stats = tuple(stats)
+        self.stats = tuple(stats._fields)
         self.columns = ("iteration", "epoch", *self.stats)
-        self.pending: list[tuple[int, int, Tensor]] = []
+        self.pending: list[tuple[int, int, NamedTuple]] = []
         self.history = read_metrics(path, resume_at, self.columns) if resume_at is not None else []
         if not write:
             return
         lines = [",".join(self.columns)] + [self._format(r) for r in self.history]
         atomic_write_text(path, "\n".join(lines) + "\n")
 
-    def append(self, iteration: int, epoch: int, stats: Tensor) -> None:
+    def append(self, iteration: int, epoch: int, stats: NamedTuple) -> None:
         self.pending.append((iteration, epoch, stats))
 
     def flush(self) -> list[dict[str, float]]:
         """Move pending rows to the host (one sync) and to disk; returns them."""
         if not self.pending:
             return []
-        values = torch.stack([s for _, _, s in self.pending]).float().cpu().tolist()
+        width = len(self.stats)
+        flat = torch.stack([t.float() for _, _, s in self.pending for t in s])  # one stack, one transfer
+        values = flat.view(-1, width).cpu().tolist()
         rows = [dict(zip(self.columns, (it, ep, *v))) for (it, ep, _), v in zip(self.pending, values)]
         self.pending.clear()
         bad = next((i for i, r in enumerate(rows) if not _finite(r, self.stats)), None)

@@ -1,4 +1,4 @@
-"""Opening a trained generator from whatever the user hands in, without running their code.
+"""Loading a trained generator from whatever the user hands in, without running their code.
 
 Accepted: a run folder (its generator.safetensors), a ganforge safetensors checkpoint, or a
 legacy PyTorch state dict (.pt/.pth/.pkl) read with ``torch.load(weights_only=True)``, which
@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 from .checkpoint import load_checkpoint, load_weights, unprefixed
 from .errors import GanforgeError
-from .models import MODELS, build_model, default_shape
+from .models import MODELS, build_model, default_shape, require_model
 from .models.fast import speed_up
 
 LEGACY_SUFFIXES = {".pt", ".pth", ".pkl", ".bin"}
@@ -34,6 +34,7 @@ class OpenedGenerator:
     source: str
     meta: dict[str, Any] = field(default_factory=dict)
     encoder: Optional[Callable[[Tensor], Tensor]] = None  # images -> z, for autoencoders
+    device: torch.device = torch.device("cpu")  # where G lives
 
 
 class _Decoder(nn.Module):
@@ -56,6 +57,7 @@ def open_generator(spec: str | Path, *, model: Optional[str] = None, z_dim: Opti
             raise GanforgeError(f"{spec} holds no generator.safetensors (is it a finished run folder?)")
     if not path.is_file():
         raise GanforgeError(f"generator {spec} does not exist")
+    device = torch.device(device)
     if path.suffix.lower() in LEGACY_SUFFIXES:
         opened = _open_legacy(path, model, z_dim, dataset)
     else:
@@ -68,8 +70,8 @@ def open_generator(spec: str | Path, *, model: Optional[str] = None, z_dim: Opti
         G = build_model(name, role="G", shape=shape, z_dim=zd)
         load_weights(G, unprefixed("G", tensors), str(path))
         opened = OpenedGenerator(G, zd, shape, MODELS.canonical(name), meta.get("dataset"), str(path), meta)
-    device = torch.device(device)
     opened.G = speed_up(opened.G.to(device), device).eval().requires_grad_(False)
+    opened.device = device
     return opened
 
 
@@ -77,9 +79,7 @@ def _open_legacy(path: Path, model: Optional[str], z_dim: Optional[int], dataset
     if model is None:
         raise GanforgeError(f"{path} is a plain state dict without metadata; say which model it is with --model "
                             "(and -z if not the model's default)")
-    entry = MODELS.entry(model)
-    if entry.meta["role"] != "G":
-        raise GanforgeError(f"--model {entry.name} is not a generator")
+    entry = MODELS.entry(require_model(model, role="G", flag="--model"))
     try:
         with warnings.catch_warnings():  # torch's notes on pickle protocols would precede our one line
             warnings.simplefilter("ignore", UserWarning)
@@ -120,10 +120,11 @@ def _open_autoencoder(path: Path, tensors: dict[str, Tensor], meta: dict[str, An
     name, zd, shape = _model_fields(path, meta, "model", z_dim)
     ae = build_model(name, role="AE", shape=shape, z_dim=zd)
     load_weights(ae, unprefixed("AE", tensors), str(path))
-    ae = speed_up(ae.to(device), torch.device(device)).eval().requires_grad_(False)
+    ae = speed_up(ae.to(device), device).eval().requires_grad_(False)
 
     @torch.no_grad()
     def encode(x: Tensor) -> Tensor:
         return ae.encode(x.to(next(ae.parameters()).device))
 
-    return OpenedGenerator(_Decoder(ae), zd, shape, name, meta.get("dataset"), str(path), meta, encoder=encode)
+    return OpenedGenerator(_Decoder(ae), zd, shape, name, meta.get("dataset"), str(path), meta, encoder=encode,
+                           device=device)

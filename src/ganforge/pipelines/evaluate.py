@@ -1,0 +1,114 @@
+"""``evaluate``: how good a generator's samples are, measured the way its dataset calls for.
+
+Images (mnist, fashion): FID, KID, classifier score, class histogram and precision/recall in the
+shipped evaluator's features, optionally at several truncations, and Inception FID from a local
+weights file. Stacked MNIST: digit-triple modes over 26,000 samples. The 2-D toys: modes
+covered, high-quality share, reverse KL. The result is an ``*-evaluation`` record.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+import torch
+from torch import Tensor
+from torchmetrics.image.fid import FrechetInceptionDistance
+
+from ..console import say
+from ..data import DataOptions, load_dataset
+from ..errors import GanforgeError
+from ..evaluation.classifier import load_evaluator
+from ..evaluation.metrics import evaluate_images, image_metrics, real_features
+from ..evaluation.modes import STACKED_SAMPLES, TOY_SAMPLES, mode_histogram_metrics, stacked_modes, toy_metrics
+from ..io import make_folder
+from ..loading import OpenedGenerator
+from ..plots import scatter_plot, truncation_plot
+from ..records import write_record
+from ..sampling import sample
+
+METRICS_FILE = "metrics.json"
+
+
+def evaluate(gen: OpenedGenerator, out: Path, *, n: int = 10_000, truncations: Sequence[Optional[float]] = (None,),
+             seed: int = 0, evaluator: Optional[Path] = None, inception: Optional[Path] = None,
+             data_root: Optional[str] = None) -> dict[str, Any]:
+    """Measure ``gen`` and write ``out``/metrics.json (with a truncation plot or a scatter plot where
+    they apply); returns the record. A truncation of None or inf means plain N(0, I) latents."""
+    if gen.dataset is None:
+        raise GanforgeError(f"{gen.source} does not say which dataset it models")
+    psis = [None if t is None or math.isinf(t) else t for t in truncations]
+    if gen.dataset in ("ring", "grid"):
+        kind, record = "toy-evaluation", _toy(gen, out, psis[0], seed)
+    elif gen.dataset == "stacked-mnist":
+        kind, record = "stacked-mnist-evaluation", _stacked(gen, psis[0], seed, evaluator)
+    else:
+        kind, record = "image-evaluation", _images(gen, out, n, psis, seed, evaluator, inception, data_root)
+    write_record(make_folder(out) / METRICS_FILE, kind, {"generator": gen.source, "dataset": gen.dataset, **record})
+    return {"kind": kind, "generator": gen.source, "dataset": gen.dataset, **record}
+
+
+def _images(gen: OpenedGenerator, out: Path, n: int, psis: list[Optional[float]], seed: int,
+            evaluator: Optional[Path], inception: Optional[Path], data_root: Optional[str]) -> dict[str, Any]:
+    net, emeta = load_evaluator(gen.dataset, path=evaluator, device=gen.device)
+    if tuple(gen.shape) != (1, 28, 28):
+        raise GanforgeError(f"the {gen.dataset} evaluator reads 1x28x28 images; this generator makes "
+                            f"{'x'.join(map(str, gen.shape))}")
+    data = load_dataset(gen.dataset, DataOptions(root=Path(data_root) if data_root else None))
+    real = real_features(net, data.test, emeta["sha256"])
+    rows = []
+    for psi in psis:
+        images, _ = sample(gen.G, n, gen.z_dim, psi=psi, seed=seed, device=gen.device)
+        rows.append({"truncation": psi, **image_metrics(real, evaluate_images(net, images.cpu()))})
+    if len(rows) > 1:
+        truncation_plot(make_folder(out) / "truncation.png", [r["truncation"] or math.inf for r in rows],
+                        [r["lenet_fid"] for r in rows], [r["classifier_score"] for r in rows])
+    if inception is None:
+        say("note: Inception FID not computed (no --inception WEIGHTS given; ganforge never downloads them)")
+    return {"features": f"LeNet evaluator for {gen.dataset}",
+            "evaluator": {"dataset": gen.dataset, "sha256": emeta["sha256"], "test_accuracy": emeta.get("test_accuracy")},
+            "results": rows,
+            "inception_fid": None if inception is None else inception_fid(inception, data.test, gen, n, seed)}
+
+
+def _stacked(gen: OpenedGenerator, psi: Optional[float], seed: int, evaluator: Optional[Path]) -> dict[str, Any]:
+    net, _ = load_evaluator("mnist", path=evaluator, device=gen.device)
+    modes = []
+    for i in range(0, STACKED_SAMPLES, 2000):  # in chunks: 26,000 colour images at once are not needed
+        images, _ = sample(gen.G, min(2000, STACKED_SAMPLES - i), gen.z_dim, psi=psi, seed=seed + i,
+                           device=gen.device)
+        modes.append(stacked_modes(net, images))
+    return {"truncation": psi, "results": [mode_histogram_metrics(torch.cat(modes), 1000)]}
+
+
+def _toy(gen: OpenedGenerator, out: Path, psi: Optional[float], seed: int) -> dict[str, Any]:
+    data = load_dataset(gen.dataset, DataOptions(seed=0))
+    points, _ = sample(gen.G, TOY_SAMPLES, gen.z_dim, psi=psi, seed=seed, device=gen.device)
+    centres = data.extras["centres"]
+    metrics = toy_metrics(points.cpu(), centres, data.extras["std"])
+    scatter_plot(make_folder(out) / "samples.png", points.cpu(), centres,
+                 title=f"{metrics['modes_covered']}/{metrics['modes_total']} modes, "
+                       f"{metrics['high_quality_share']:.0%} high quality")
+    return {"truncation": psi, "results": [metrics]}
+
+
+def inception_fid(weights: Path, real_images: Tensor, gen: OpenedGenerator, n: int, seed: int) -> float:
+    """Inception FID through torchmetrics, from a local weights file only (at most 5,000 samples)."""
+    if not weights.is_file():
+        raise GanforgeError(f"--inception {weights} does not exist; Inception FID needs torchmetrics' FID "
+                            "Inception weights on disk (ganforge never downloads them)")
+    try:
+        metric = FrechetInceptionDistance(feature=2048, normalize=True,
+                                          feature_extractor_weights_path=str(weights)).to(gen.device)
+    except Exception as exc:  # torch-fidelity missing, or a file that is not those weights
+        raise GanforgeError(f"cannot use {weights} for Inception FID: {str(exc).splitlines()[0][:160]}") from None
+
+    def rgb(x: Tensor) -> Tensor:  # [-1, 1] grey -> [0, 1] RGB
+        return ((x + 1) / 2).clamp(0, 1).expand(-1, 3, -1, -1)
+
+    for chunk in real_images.split(200):
+        metric.update(rgb(chunk.to(gen.device)), real=True)
+    images, _ = sample(gen.G, min(n, 5000), gen.z_dim, seed=seed, device=gen.device)
+    for chunk in images.split(200):
+        metric.update(rgb(chunk), real=False)
+    return float(metric.compute())

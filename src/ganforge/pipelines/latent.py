@@ -1,0 +1,173 @@
+"""Pipelines over a frozen generator: invert images, restore masked ones, interpolate between pairs,
+draw samples. Each takes tensors and options, returns its record, and writes its files into ``out``."""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+import torch
+from safetensors.torch import save
+from torch import Tensor
+
+from ..errors import GanforgeError
+from ..fidelity import psnr, ssim
+from ..images import save_png
+from ..interpolation import REPORT_ALPHAS, interpolate
+from ..inversion import InversionResult, invert
+from ..io import atomic_write_bytes, make_folder
+from ..loading import OpenedGenerator
+from ..masks import MASK_KINDS, apply_mask, make_mask, mask_from_file
+from ..plots import image_grid, image_table, restart_curves, scatter_plot
+from ..records import write_record
+from ..sampling import sample
+
+
+@dataclass(frozen=True)
+class InversionOptions:
+    restarts: int = 5
+    iters: int = 500
+    optimizer: str = "adam"  # or "sgd", the report's
+    lr: Optional[float] = None  # None: the optimiser's default (adam 0.05, sgd 1.0)
+    prior: float = 0.0  # weight of mean(z^2)
+    prune_after: Optional[float] = None  # share of iters after which only each image's best restart continues
+    seed: int = 0
+
+    def fields(self) -> dict[str, Any]:
+        return {"restarts": self.restarts, "iters": self.iters, "optimizer": self.optimizer}
+
+
+def _invert(gen: OpenedGenerator, images: Tensor, options: InversionOptions,
+            hidden: Optional[Tensor] = None) -> InversionResult:
+    return invert(gen.G, images, restarts=options.restarts, iters=options.iters, optimizer=options.optimizer,
+                  lr=options.lr, prior=options.prior, hidden=hidden, seed=options.seed, z_dim=gen.z_dim,
+                  prune_after=options.prune_after)
+
+
+def _finite(x: float) -> Optional[float]:
+    return round(x, 6) if math.isfinite(x) else None  # JSON has no inf: identical images give PSNR null
+
+
+def invert_images(gen: OpenedGenerator, images: Tensor, names: Sequence[str], options: InversionOptions,
+                  out: Path) -> dict[str, Any]:
+    """Invert ``gen`` on ``images`` (N, C, H, W); writes loss curves, grid.png, z.safetensors and
+    results.json (an ``inversion`` record, which is returned)."""
+    out = make_folder(out)
+    images = images.to(gen.device)
+    result = _invert(gen, images, options)
+    curves = make_folder(out / "loss_curves")
+    for i, name in enumerate(names):
+        restart_curves(curves / f"image_{i:03d}.png", result.losses[i], int(result.best[i]),
+                       title=f"{name}: {options.restarts} restarts")
+    image_table(out / "grid.png", torch.stack([images, result.reconstructions]),  # (2, N, C, H, W)
+                row_titles=["input", "G(z)"], col_titles=list(names))
+    atomic_write_bytes(out / "z.safetensors", save({"z": result.z.cpu().contiguous(),
+                                                    "z_all": result.z_all.cpu().contiguous()},
+                                                   metadata={"generator": gen.source, "names": json.dumps(list(names))}))
+    mse = ((result.reconstructions - images) ** 2).flatten(1).mean(1)
+    scores = psnr(result.reconstructions, images)
+    record = {"generator": gen.source, **options.fields(), "mean_mse": round(float(mse.mean()), 6),
+              "images": [{"image": n, "restart_losses": [round(v, 6) for v in result.final[i].tolist()],
+                          "chosen": int(result.best[i]), "mse": round(float(mse[i]), 6),
+                          "psnr": _finite(float(scores[i]))} for i, n in enumerate(names)]}
+    write_record(out / "results.json", "inversion", record)
+    return record
+
+
+def restore_images(gen: OpenedGenerator, images: Tensor, names: Sequence[str], options: InversionOptions, out: Path,
+                   *, masks: Sequence[str] = ("pepper",), mask_file: Optional[str] = None,
+                   pepper_fraction: float = 0.3, square_size: int = 8) -> dict[str, Any]:
+    """Hide pixels of ``images`` with each mask kind in ``masks`` ("file": the black pixels of
+    ``mask_file``), fit z on the visible pixels, and measure G(z) against the originals; writes a
+    figure per mask and results.json (a ``restoration`` record, which is returned)."""
+    h, w = gen.shape[-2:]
+    if not 1 <= square_size <= min(h, w):
+        raise GanforgeError(f"--square-size must be between 1 and {min(h, w)}, got {square_size}")
+    if not 0 <= pepper_fraction <= 1:
+        raise GanforgeError(f"--pepper-fraction must be in [0, 1], got {pepper_fraction}")
+    unknown = [k for k in masks if k not in (*MASK_KINDS, "file")]
+    if unknown:
+        raise GanforgeError(f"unknown mask {unknown[0]!r}; valid: {', '.join(MASK_KINDS)}, file")
+    out = make_folder(out)
+    images = images.to(gen.device)
+    g = torch.Generator().manual_seed(options.seed)
+    report = {}
+    for kind in masks:
+        if kind == "file":
+            hidden = mask_from_file(mask_file, (h, w)).expand(len(images), h, w)
+        else:
+            hidden = torch.stack([make_mask(kind, (h, w), generator=g, fraction=pepper_fraction, size=square_size)
+                                  for _ in images])  # (N, H, W)
+        if not hidden.any(1).any(1).all():
+            raise GanforgeError(f"the {kind} mask hides no pixels of some image; nothing to restore")
+        hidden = hidden.to(gen.device)
+        masked = apply_mask(images, hidden)
+        restored = _invert(gen, masked, options, hidden=hidden).reconstructions
+        where = hidden[:, None]
+        metrics = {
+            "psnr_all": psnr(restored, images), "psnr_hidden": psnr(restored, images, where),
+            "ssim_all": ssim(restored, images), "ssim_hidden": ssim(restored, images, where),
+            "psnr_masked_input": psnr(masked, images),
+        }
+        image_table(out / f"restore_{kind}.png", torch.stack([images, masked, restored], 1),
+                    col_titles=["original", "masked", "restored"], row_titles=list(names))
+        report[kind] = {
+            "hidden_fraction": round(float(hidden.float().mean()), 4),
+            **{k: _finite(float(v[torch.isfinite(v)].mean())) if torch.isfinite(v).any() else None
+               for k, v in metrics.items()},
+            "images": [{"image": n, **{k: _finite(float(v[i])) for k, v in metrics.items()}}
+                       for i, n in enumerate(names)],
+        }
+    record = {"generator": gen.source, **options.fields(), "masks": report}
+    write_record(out / "results.json", "restoration", record)
+    return record
+
+
+def interpolate_images(gen: OpenedGenerator, first: Tensor, second: Tensor, names: tuple[Sequence[str], Sequence[str]],
+                       options: InversionOptions, out: Path, *, alphas: Sequence[float] = REPORT_ALPHAS,
+                       slerp: bool = False) -> dict[str, Any]:
+    """One row per pair: G(a*z1 + (1-a)*z2) for each a, z1 from ``first`` and z2 from ``second`` (by the
+    autoencoder's encoder, or by inversion); writes interpolation.png and results.json."""
+    out = make_folder(out)
+
+    def encode(x: Tensor) -> Tensor:  # an autoencoder's encoder, or GAN inversion
+        return gen.encoder(x) if gen.encoder is not None else _invert(gen, x.to(gen.device), options).z
+
+    result = interpolate(gen.G, encode, first, second, alphas, spherical=slerp)
+    names_a, names_b = names
+    image_table(out / "interpolation.png", result.rows, col_titles=[f"a={a:g}" for a in result.alphas],
+                row_titles=[f"{b} -> {a}" for a, b in zip(names_a, names_b)])
+    record = {"generator": gen.source, "alphas": list(result.alphas), "slerp": slerp,
+              "latents_from": "encoder" if gen.encoder is not None else "inversion",
+              "formula": "G(a*z1 + (1-a)*z2); z1 from --a, z2 from --b",
+              "pairs": [{"a": x, "b": y} for x, y in zip(names_a, names_b)]}
+    write_record(out / "results.json", "interpolation", record)
+    return record
+
+
+def sample_images(gen: OpenedGenerator, n: int, out: Path, *, truncation: Optional[float] = None, seed: int = 0,
+                  individual: bool = False) -> dict[str, Any]:
+    """``n`` samples (truncated at ψ = ``truncation``): samples.png, their latents, a PNG per image
+    with ``individual`` (points.safetensors for a 2-D toy), and results.json."""
+    out = make_folder(out)
+    images, z = sample(gen.G, n, gen.z_dim, psi=truncation, seed=seed, device=gen.device)
+    files = ["samples.png", "z.safetensors"]
+    if images.dim() == 2:  # a 2-D toy generator: a scatter plot, and the points themselves
+        scatter_plot(out / "samples.png", images.cpu())
+        atomic_write_bytes(out / "points.safetensors", save({"points": images.cpu().contiguous()}))
+        files.append("points.safetensors")
+    else:
+        image_grid(out / "samples.png", images, nrow=int(max(1, round(n ** 0.5))))
+    if individual and images.dim() == 4:
+        folder = make_folder(out / "samples")
+        for i, img in enumerate(images):
+            save_png(folder / f"{i:04d}.png", img)
+        files.append("samples/")
+    atomic_write_bytes(out / "z.safetensors", save({"z": z.cpu().contiguous()},
+                                                   metadata={"generator": gen.source, "truncation": str(truncation)}))
+    record = {"generator": gen.source, "dataset": gen.dataset, "n": n, "truncation": truncation, "seed": seed,
+              "files": files}
+    write_record(out / "results.json", "samples", record)
+    return record

@@ -1,0 +1,185 @@
+"""GAN training: ``build_gan`` (the one place a trainable GAN is put together, for training and for
+the benchmarks) and ``train(cfg)``, which hands a GAN task to the shared run lifecycle."""
+from __future__ import annotations
+
+import contextlib
+import sys
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from .. import plots
+from ..checkpoint import save_generator
+from ..losses import get_loss
+from ..models import build_model
+from ..models.fast import speed_up
+from .config import TrainConfig, resolve
+from .distributed import SINGLE, World, convert_sync_bn, wrap
+from .loop import Setting, run_training
+from .run_folder import RunFolder
+from .state import Position
+from .stats import GanStats, MetricsLog
+from .step import GanParts, adam, gan_step
+
+
+@dataclass
+class Gan:
+    """A GAN ready to train. ``G`` and ``D`` are the bare modules (what checkpoints hold); ``parts``
+    has the DistributedDataParallel wrappers under torchrun, and what a step needs besides."""
+
+    G: nn.Module
+    D: nn.Module
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+    parts: GanParts
+    memory_format: torch.memory_format
+
+
+def build_gan(cfg: TrainConfig, shape: tuple[int, ...], device: torch.device, world: World = SINGLE) -> Gan:
+    """Models, CPU fast layers, SyncBatchNorm, memory format, compilation, optimisers and DDP wrappers,
+    as the resolved ``cfg`` says, for data of ``shape``. The order is part of the recipe: the models'
+    initial weights come from the global RNG, G's first."""
+    G = build_model(cfg.generator, role="G", shape=shape, z_dim=cfg.z_dim).to(device)
+    D = build_model(cfg.discriminator, role="D", shape=shape).to(device)
+    G, D = speed_up(G, device), speed_up(D, device)
+    if cfg.sync_bn:
+        G, D = convert_sync_bn(G, device), convert_sync_bn(D, device)
+    memory = torch.channels_last if _channels_last(cfg, device, shape) else torch.contiguous_format
+    G, D = G.to(memory_format=memory), D.to(memory_format=memory)
+    if cfg.compile:
+        G.compile(), D.compile()
+    opt_g = adam(G.parameters(), cfg.lr_g, (cfg.beta1, cfg.beta2), device)
+    opt_d = adam(D.parameters(), cfg.lr_d, (cfg.beta1, cfg.beta2), device)
+    parts = GanParts(wrap(G, world, device), wrap(D, world, device), opt_g, opt_d, get_loss(cfg.loss), cfg.z_dim,
+                     cfg.real_label, world)
+    return Gan(G, D, opt_g, opt_d, parts, memory)
+
+
+def _channels_last(cfg: TrainConfig, device: torch.device, shape: tuple[int, ...]) -> bool:
+    """--channels-last as given; by default on for image models (faster convolutions on CPU and CUDA,
+    see docs/benchmarks/throughput.md)."""
+    if cfg.channels_last is not None:
+        return cfg.channels_last and len(shape) == 3
+    return device.type in ("cpu", "cuda") and len(shape) == 3
+
+
+def autocast(cfg: TrainConfig, device: torch.device):
+    """The step's autocast context: bfloat16 with --amp bf16, else none."""
+    if cfg.amp == "bf16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+class VanishingWatch:
+    """Warns when G's gradient norm stays below ``threshold`` for ``patience`` iterations in a row."""
+
+    def __init__(self, threshold: float, patience: int):
+        self.threshold, self.patience = threshold, patience
+        self.streak, self.since, self.warned = 0, None, False
+        self.warnings: list[dict] = []
+
+    def update(self, rows: list[dict[str, float]]) -> Optional[str]:
+        message = None
+        for r in rows:
+            if r["g_grad_norm"] < self.threshold:
+                self.since = self.since if self.streak else int(r["iteration"])
+                self.streak += 1
+                if self.streak >= self.patience and not self.warned:
+                    self.warned = True
+                    self.warnings.append({"since_iteration": self.since, "threshold": self.threshold})
+                    message = (f"warning: vanishing gradients: G's gradient norm below {self.threshold:g} for "
+                               f"{self.streak} iterations since iteration {self.since}; try -l non_saturated, "
+                               "fewer -ds steps, -k unrolling or --real-label 0.9")
+            else:
+                self.streak, self.warned = 0, False
+        return message
+
+
+@dataclass
+class GanTask:
+    """GAN training as ``run_training`` drives it: ``d_steps`` D updates and ``g_steps`` G updates per
+    batch (see step.py for the maths)."""
+
+    cfg: TrainConfig
+    gan: Gan
+    train_x: Tensor
+    draw_rng: torch.Generator
+    fixed_z: Tensor  # (sample_count, z) the latents of every epoch's sample grid
+    centres: Optional[Tensor]  # mode centres of a 2-D toy, drawn under its samples
+    meta: dict[str, Any]
+    kind: str = "gan-run"
+    stats: type = GanStats
+    modules: dict[str, nn.Module] = field(init=False)
+    optimizers: dict[str, torch.optim.Optimizer] = field(init=False)
+    vanish: VanishingWatch = field(init=False)
+    autocast: Any = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.modules = {"G": self.gan.G, "D": self.gan.D}
+        self.optimizers = {"opt_g": self.gan.opt_g, "opt_d": self.gan.opt_d}
+        self.vanish = VanishingWatch(self.cfg.vanish_threshold, self.cfg.vanish_patience)
+        self.autocast = autocast(self.cfg, self.train_x.device)
+
+    def draw(self) -> Tensor:
+        """A fresh random batch for look-ahead D steps: this rank's share of it."""
+        world, x = self.gan.parts.world, self.train_x
+        return world.shard(x[torch.randint(len(x), (self.cfg.batch_size,), generator=self.draw_rng).to(x.device)])
+
+    def start_epoch(self, epoch: int) -> None:
+        self.gan.G.train(), self.gan.D.train()
+
+    def step(self, real: Tensor) -> GanStats:
+        with self.autocast:
+            return gan_step(self.gan.parts, real, d_steps=self.cfg.d_steps, g_steps=self.cfg.g_steps,
+                            unroll_steps=self.cfg.unroll_steps, unroll_mode=self.cfg.unroll_mode, draw=self.draw)
+
+    def after_flush(self, rows: list[dict[str, float]], progress: tqdm) -> None:
+        if rows:
+            last = rows[-1]
+            progress.set_postfix(d=f"{last['d_loss']:.3f}", g=f"{last['g_loss']:.3f}",
+                                 Dx=f"{last['d_real']:.2f}", DGz=f"{last['d_fake']:.2f}")
+        message = self.vanish.update(rows)
+        if message:
+            progress.write(message, file=sys.stderr)
+
+    @torch.no_grad()
+    def end_epoch(self, run: RunFolder, epoch: int, log: MetricsLog) -> None:
+        G, cfg = self.gan.G, self.cfg
+        G.eval()
+        samples = G(self.fixed_z)
+        G.train()
+        plots.save_samples(run.samples / f"epoch_{epoch:03d}.png", samples, self.centres, title=f"epoch {epoch}")
+        h = log.history
+        plots.loss_plot(run.loss_plot, [r["iteration"] for r in h], [r["g_loss"] for r in h],
+                        [r["d_loss"] for r in h], len(self.train_x) // cfg.batch_size,
+                        title=f"{cfg.dataset}: {cfg.generator}/{cfg.discriminator}, {cfg.loss}, k={cfg.unroll_steps}")
+
+    def finish(self, run: RunFolder, log: MetricsLog, pos: Position) -> dict[str, Any]:
+        save_generator(run.generator, self.gan.G, {**self.meta, "epochs": pos.epoch, "iterations": pos.iteration})
+        return {"vanishing_warnings": self.vanish.warnings}
+
+    def close(self) -> None:
+        self.gan.parts = None  # the DDP wrappers hold the process group
+
+
+def _build_task(s: Setting) -> GanTask:
+    cfg = s.cfg
+    gan = build_gan(cfg, s.data.shape, s.device, s.world)
+    train_x = s.data.train.to(s.device).contiguous(memory_format=gan.memory_format)
+    fixed_z = torch.randn(cfg.sample_count, cfg.z_dim, generator=torch.Generator().manual_seed(cfg.seed)).to(s.device)
+    meta = {"generator": cfg.generator, "discriminator": cfg.discriminator, "z_dim": cfg.z_dim,
+            "shape": list(s.data.shape), "dataset": cfg.dataset, "loss": cfg.loss}
+    return GanTask(cfg, gan, train_x, s.data_rng, fixed_z, s.data.extras.get("centres"), meta)
+
+
+def train(cfg: TrainConfig, *, resume: Optional[Path] = None) -> Path:
+    """Train a GAN as ``cfg`` says (or continue the run in folder ``resume``); returns the run folder."""
+    cfg = resolve(cfg)
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    name = f"{stamp}-{cfg.dataset}-{cfg.generator}-{cfg.discriminator}-{cfg.loss}-k{cfg.unroll_steps}"
+    return run_training(cfg, _build_task, default_out=str(Path("runs") / name), resume=resume)
