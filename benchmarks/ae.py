@@ -22,7 +22,7 @@ from common import machine, timed, write  # noqa: E402
 
 from ganforge.cli import main as ganforge  # noqa: E402
 from ganforge.data import load_dataset  # noqa: E402
-from ganforge.generators import open_generator  # noqa: E402
+from ganforge.loading import open_generator  # noqa: E402
 from ganforge.evaluation.classifier import load_evaluator  # noqa: E402
 from ganforge.evaluation.metrics import evaluate_images, image_metrics, real_features  # noqa: E402
 from ganforge.sampling import sample  # noqa: E402
@@ -51,7 +51,7 @@ def main() -> None:
             q = image_metrics(real, evaluate_images(net, images))
             rows[reg] = {"seconds": seconds, "test_mse": float(((recon - test) ** 2).mean()),
                          "ks": ks_statistic(z), "mean": m[0], "variance": m[1], "kurtosis": m[2],
-                         "fid": q["fid"], "kid": q["kid"], "classifier_score": q["classifier_score"],
+                         "fid": q["lenet_fid"], "kid": q["lenet_kid"], "classifier_score": q["classifier_score"],
                          "classifier_score_real": q["classifier_score_real"],
                          "class_kl_to_uniform": q["class_kl_to_uniform"], "precision": q["precision"],
                          "recall": q["recall"]}

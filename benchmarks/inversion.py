@@ -21,18 +21,18 @@ from common import machine, timed, write  # noqa: E402
 
 from ganforge.cli import main as ganforge  # noqa: E402
 from ganforge.data import load_dataset  # noqa: E402
-from ganforge.generators import open_generator  # noqa: E402
+from ganforge.loading import open_generator  # noqa: E402
 from ganforge.inversion import invert  # noqa: E402
 from ganforge.masks import MASK_KINDS, apply_mask, make_mask  # noqa: E402
-from ganforge.quality import psnr  # noqa: E402
+from ganforge.fidelity import psnr  # noqa: E402
 
 
-def sequential(G, images, *, restarts, iters, optimizer, lr, z_dim, mask=None, seed=0):
+def sequential(G, images, *, restarts, iters, optimizer, lr, z_dim, hidden=None, seed=0):
     """The report's method: one image and one random start at a time, keeping the best."""
     best = []
     for i, x in enumerate(images):
         results = [invert(G, x[None], restarts=1, iters=iters, optimizer=optimizer, lr=lr, z_dim=z_dim,
-                          mask=None if mask is None else mask[i:i + 1], seed=seed * 100_003 + i * 101 + j)
+                          hidden=None if hidden is None else hidden[i:i + 1], seed=seed * 100_003 + i * 101 + j)
                    for j in range(restarts)]
         best.append(min(results, key=lambda r: float(r.final[0, 0])).reconstructions[0])
     return torch.stack(best)
@@ -80,8 +80,8 @@ def main() -> None:
     for kind in MASK_KINDS:
         hidden = torch.stack([make_mask(kind, x.shape[-2:], generator=g) for _ in range(n)])
         masked = apply_mask(x, hidden)
-        ours = invert(gen.G, masked, restarts=5, iters=it, mask=hidden, z_dim=gen.z_dim, seed=2).reconstructions
-        report = invert(gen.G, masked, restarts=1, iters=it, optimizer="sgd", mask=hidden, z_dim=gen.z_dim,
+        ours = invert(gen.G, masked, restarts=5, iters=it, hidden=hidden, z_dim=gen.z_dim, seed=2).reconstructions
+        report = invert(gen.G, masked, restarts=1, iters=it, optimizer="sgd", hidden=hidden, z_dim=gen.z_dim,
                         seed=2).reconstructions
         where = hidden[:, None]
         masks[kind] = {

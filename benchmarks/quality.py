@@ -41,11 +41,12 @@ from ganforge.evaluation.classifier import load_evaluator  # noqa: E402
 from ganforge.evaluation.metrics import evaluate_images, image_metrics, real_features  # noqa: E402
 from ganforge.evaluation.modes import STACKED_SAMPLES, TOY_SAMPLES, mode_histogram_metrics, stacked_modes, \
     toy_metrics  # noqa: E402
-from ganforge.losses import get_loss  # noqa: E402
-from ganforge.models import MODELS, build_model  # noqa: E402
 from ganforge.sampling import sample  # noqa: E402
-from ganforge.training.runstate import epoch_order  # noqa: E402
-from ganforge.training.step import GanParts, adam, gan_step  # noqa: E402
+from ganforge.training import TrainConfig, resolve  # noqa: E402
+from ganforge.training.distributed import SINGLE  # noqa: E402
+from ganforge.training.gan import GanTask, build_gan_task  # noqa: E402
+from ganforge.training.loop import Setting  # noqa: E402
+from ganforge.training.state import epoch_order  # noqa: E402
 
 JSON = DOCS / "quality.json"
 COVERED_SHARE = 0.02  # a class counts as covered when at least 2 % of samples (a fifth of its fair share) show it
@@ -74,16 +75,17 @@ class Budget:
         self.used += time.process_time() - self._t
 
 
-def make_parts(dataset: str, g: str, d: str, *, loss: str = "non_saturated", lr_g: float = 2e-4,
-               lr_d: float = 2e-4, z_dim: Optional[int] = None, real_label: float = 1.0, seed: int = 0):
+def make_gan(dataset: str, g: str, d: str, *, batch: int, loss: str = "non_saturated", lr_g: float = 2e-4,
+             lr_d: float = 2e-4, z_dim: Optional[int] = None, real_label: float = 1.0, seed: int = 0,
+             unroll: int = 0, mode: str = "restore") -> tuple[GanTask, object]:
+    """The GAN task ``ganforge train`` would train with these options (the trainer's own builder)."""
     data = load_dataset(dataset)
     torch.manual_seed(seed)
-    z_dim = z_dim or MODELS.entry(g).meta["default_z"]
-    G = build_model(g, role="G", shape=data.shape, z_dim=z_dim)
-    D = build_model(d, role="D", shape=data.shape)
-    cpu = torch.device("cpu")
-    opt_g, opt_d = adam(G.parameters(), lr_g, (0.5, 0.999), cpu), adam(D.parameters(), lr_d, (0.5, 0.999), cpu)
-    return GanParts(G, D, opt_g, opt_d, get_loss(loss), z_dim, real_label), data
+    cfg = resolve(TrainConfig(dataset=dataset, generator=g, discriminator=d, batch_size=batch, loss=loss, lr_g=lr_g,
+                              lr_d=lr_d, z_dim=z_dim, real_label=real_label, seed=seed, unroll_steps=unroll,
+                              unroll_mode=mode, device="cpu"))
+    task = build_gan_task(Setting(cfg, data, torch.device("cpu"), SINGLE, torch.Generator().manual_seed(seed + 1)))
+    return task, data
 
 
 def ema_of(G: nn.Module, decay: float) -> nn.Module:
@@ -92,27 +94,23 @@ def ema_of(G: nn.Module, decay: float) -> nn.Module:
     return AveragedModel(G, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
 
 
-def run_gan(parts: GanParts, x: Tensor, *, batch: int, seed: int = 0, iterations: Optional[int] = None,
-            cpu_minutes: Optional[float] = None, milestones: tuple[float, ...] = (), unroll: int = 0,
-            mode: str = "restore", ema: Optional[nn.Module] = None,
+def run_gan(task: GanTask, *, iterations: Optional[int] = None, cpu_minutes: Optional[float] = None,
+            milestones: tuple[float, ...] = (), ema: Optional[nn.Module] = None,
             on_milestone: Callable[[float, int], None] = lambda m, i: None) -> dict:
-    """Train with ``gan_step`` until ``iterations`` or ``cpu_minutes``; call ``on_milestone`` as each
-    milestone (CPU-minutes) passes. Returns iterations and CPU seconds used."""
-    data_rng = torch.Generator().manual_seed(seed + 1)
+    """Train with the task's step (the trainer's) until ``iterations`` or ``cpu_minutes``; call
+    ``on_milestone`` as each milestone (CPU-minutes) passes. Returns iterations and CPU seconds used."""
+    x, batch, seed = task.train_x, task.cfg.batch_size, task.cfg.seed
     budget, it, epoch = Budget(), 0, 0
     pending = sorted(milestones)
-
-    def draw() -> Tensor:
-        return x[torch.randint(len(x), (batch,), generator=data_rng)]
-
     limit = cpu_minutes * 60 if cpu_minutes else math.inf
     while True:
         order = epoch_order(len(x), seed, epoch)
+        task.start_epoch(epoch)
         for b in range(len(x) // batch):
             with budget:
-                gan_step(parts, x[order[b * batch:(b + 1) * batch]], unroll_steps=unroll, unroll_mode=mode, draw=draw)
+                task.step(x[order[b * batch:(b + 1) * batch]])
                 if ema is not None:
-                    ema.update_parameters(parts.G)
+                    ema.update_parameters(task.gan.G)
             it += 1
             while pending and budget.used >= pending[0] * 60:
                 on_milestone(pending.pop(0), it)
@@ -198,7 +196,7 @@ class MnistJudge:
         G.train(was_training)
         q = image_metrics(self.real, evaluate_images(self.net, images))
         hist = q["class_histogram"]
-        return {"fid": round(q["fid"], 2), "classifier_score": round(q["classifier_score"], 3),
+        return {"fid": round(q["lenet_fid"], 2), "classifier_score": round(q["classifier_score"], 3),
                 "classifier_score_real": round(q["classifier_score_real"], 3),
                 "class_kl_to_uniform": round(q["class_kl_to_uniform"], 4),
                 "classes_covered": sum(h >= COVERED_SHARE for h in hist), "class_histogram": hist,
@@ -224,9 +222,9 @@ def stacked_quality(G: nn.Module, z_dim: int, net: nn.Module) -> dict:
 def section_losses(args) -> dict:
     judge, out = MnistJudge(), {}
     for loss in ("cross_entropy", "non_saturated", "mse"):
-        parts, data = make_parts("mnist", "M1", "M3", loss=loss, z_dim=50, seed=args.seed)
-        info = run_gan(parts, data.train, batch=24, iterations=args.iterations, unroll=4, seed=args.seed)
-        out[loss] = {**info, **judge(parts.G, parts.z_dim)}
+        task, _ = make_gan("mnist", "M1", "M3", batch=24, loss=loss, z_dim=50, seed=args.seed, unroll=4)
+        info = run_gan(task, iterations=args.iterations)
+        out[loss] = {**info, **judge(task.gan.G, task.cfg.z_dim)}
         print(loss, out[loss], flush=True)
     return {"recipe": f"M1/M3, batch 24, k=4 restore, z=50, lr 2e-4, {args.iterations} iterations, seed {args.seed}",
             "runs": out}
@@ -242,10 +240,10 @@ def section_unroll(args) -> dict:
             name = f"{dataset} k={k}" + (f" {mode}" if k else "")
             seeds = []
             for seed in range(args.seeds):
-                parts, data = make_parts(dataset, "toy-g", "toy-d", lr_g=args.toy_lr, lr_d=args.toy_lr, seed=seed)
-                info = run_gan(parts, data.train, batch=512, iterations=args.toy_iterations, unroll=k, mode=mode,
-                               seed=seed)
-                seeds.append({**info, **toy_quality(parts.G, parts.z_dim, data)})
+                task, data = make_gan(dataset, "toy-g", "toy-d", batch=512, lr_g=args.toy_lr, lr_d=args.toy_lr,
+                                      seed=seed, unroll=k, mode=mode)
+                info = run_gan(task, iterations=args.toy_iterations)
+                seeds.append({**info, **toy_quality(task.gan.G, task.cfg.z_dim, data)})
             out[name] = {"dataset": dataset, "k": k, "mode": mode if k else None, "seeds": seeds}
             print(name, [(s["modes_covered"], round(s["high_quality_share"], 3)) for s in seeds], flush=True)
     return {"recipe": f"toy-g/toy-d, batch 512, Adam lr {args.toy_lr}, {args.toy_iterations} iterations, "
@@ -256,9 +254,9 @@ def section_stacked(args) -> dict:
     net, _ = load_evaluator("mnist")
     out = {}
     for k in (0, 5):
-        parts, data = make_parts("stacked-mnist", "M4", "M5", seed=args.seed)
-        info = run_gan(parts, data.train, batch=64, cpu_minutes=args.stacked_minutes, unroll=k, seed=args.seed)
-        out[f"k={k}"] = {**info, **stacked_quality(parts.G, parts.z_dim, net)}
+        task, _ = make_gan("stacked-mnist", "M4", "M5", batch=64, seed=args.seed, unroll=k)
+        info = run_gan(task, cpu_minutes=args.stacked_minutes)
+        out[f"k={k}"] = {**info, **stacked_quality(task.gan.G, task.cfg.z_dim, net)}
         print(k, out[f"k={k}"], flush=True)
     return {"recipe": f"M4/M5 (3 channels), batch 64, lr 2e-4, {args.stacked_minutes} CPU-minutes each, "
                       f"seed {args.seed}", "runs": out}
@@ -290,21 +288,20 @@ def section_time(args) -> dict:
             run_plain_gan(x, cpu_minutes=max(milestones), milestones=milestones, seed=args.seed, on_milestone=at)
             continue
         about, g, d, batch, k, z = RECIPES[name]
-        parts, _ = make_parts("mnist", g, d, z_dim=z, seed=args.seed)
-        ema = ema_of(parts.G, args.ema) if args.ema else None
+        task, _ = make_gan("mnist", g, d, batch=batch, z_dim=z, seed=args.seed, unroll=k)
+        ema = ema_of(task.gan.G, args.ema) if args.ema else None
         out[name] = {"about": about, "at": {}}
         if ema is not None:
             out[name + "+ema"] = {"about": f"{about}, sampled from an EMA of G's weights (decay {args.ema})", "at": {}}
 
-        def at(minute, it, _name=name, _parts=parts, _ema=ema):
-            out[_name]["at"][str(minute)] = {"iterations": it, **judge(_parts.G, _parts.z_dim)}
+        def at(minute, it, _name=name, _task=task, _ema=ema):
+            out[_name]["at"][str(minute)] = {"iterations": it, **judge(_task.gan.G, _task.cfg.z_dim)}
             print(_name, minute, out[_name]["at"][str(minute)], flush=True)
             if _ema is not None:
-                out[_name + "+ema"]["at"][str(minute)] = {"iterations": it, **judge(_ema.module, _parts.z_dim)}
+                out[_name + "+ema"]["at"][str(minute)] = {"iterations": it, **judge(_ema.module, _task.cfg.z_dim)}
                 print(_name + "+ema", minute, out[_name + "+ema"]["at"][str(minute)], flush=True)
 
-        run_gan(parts, x, batch=batch, cpu_minutes=max(milestones), milestones=milestones, unroll=k, ema=ema,
-                seed=args.seed, on_milestone=at)
+        run_gan(task, cpu_minutes=max(milestones), milestones=milestones, ema=ema, on_milestone=at)
     return {"milestones": list(milestones), "seed": args.seed, "runs": out}
 
 

@@ -39,11 +39,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import machine, write  # noqa: E402
 
 from ganforge.data import load_dataset  # noqa: E402
-from ganforge.losses import get_loss  # noqa: E402
 from ganforge.models import build_model  # noqa: E402
-from ganforge.models.fast import keep_freed_memory, speed_up  # noqa: E402
-from ganforge.training.runstate import epoch_order  # noqa: E402
-from ganforge.training.step import GanParts, adam, gan_step  # noqa: E402
+from ganforge.models.fast import keep_freed_memory  # noqa: E402
+from ganforge.training import TrainConfig, build_gan, gan_step, resolve  # noqa: E402
+from ganforge.training.gan import autocast  # noqa: E402
+from ganforge.training.state import epoch_order  # noqa: E402
 
 PAIRS = (("M1", "M3"), ("M4", "M5"))
 Z = 50
@@ -140,29 +140,25 @@ def interleaved(turns: dict, calls: dict, rounds: int) -> dict:
 
 def ganforge_step(g: str, d: str, batch: int, device: torch.device, *, amp: bool = False, compile: bool = False,
                   channels_last: bool = False):
+    """One training iteration as ``ganforge train`` runs it: the GAN from ``build_gan`` (the trainer's
+    own builder) with the options a user would pass, and the task's step with its autocast."""
     torch.manual_seed(0)
-    x = load_dataset("mnist").train.to(device)
-    G = build_model(g, role="G", shape=(1, 28, 28), z_dim=Z).to(device)
-    D = build_model(d, role="D", shape=(1, 28, 28)).to(device)
-    G, D = speed_up(G, device), speed_up(D, device)
-    if channels_last:
-        G, D, x = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last), \
-            x.contiguous(memory_format=torch.channels_last)
-    if compile:
-        G.compile(), D.compile()
-    parts = GanParts(G, D, adam(G.parameters(), 2e-4, (0.5, 0.999), device),
-                     adam(D.parameters(), 2e-4, (0.5, 0.999), device), get_loss("non_saturated"), Z)
+    cfg = resolve(TrainConfig(generator=g, discriminator=d, batch_size=batch, z_dim=Z, amp="bf16" if amp else None,
+                              compile=compile, channels_last=channels_last, device=device.type))
+    gan = build_gan(cfg, (1, 28, 28), device)
+    x = load_dataset("mnist").train.to(device).contiguous(memory_format=gan.memory_format)
     state = {"order": epoch_order(len(x), 0, 0).to(device), "b": 0, "stats": []}
     per_epoch = len(x) // batch
+    precision = autocast(cfg, device)
 
     def step() -> None:
         b = state["b"] % per_epoch
         real = x[state["order"][b * batch:(b + 1) * batch]]
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-            state["stats"].append(gan_step(parts, real))
+        with precision:
+            state["stats"].append(gan_step(gan.parts, real))
         state["b"] += 1
         if len(state["stats"]) == 50:  # the loop's host sync: once per 50 steps
-            torch.stack(state["stats"]).tolist()
+            torch.stack([t for s in state["stats"] for t in s]).tolist()
             state["stats"].clear()
 
     return step
@@ -279,9 +275,10 @@ def layer_ceiling(g: str, d: str, batch: int, device: torch.device, rounds: int)
 
     mm, mm_flops = matmul(device)
     torch.manual_seed(0)
-    G = build_model(g, role="G", shape=(1, 28, 28), z_dim=Z)
-    D = build_model(d, role="D", shape=(1, 28, 28))
-    G, D = (speed_up(m, device).to(device, memory_format=torch.channels_last) for m in (G, D))
+    cfg = resolve(TrainConfig(generator=g, discriminator=d, batch_size=batch, z_dim=Z, channels_last=True,
+                              device=device.type))
+    gan = build_gan(cfg, (1, 28, 28), device)
+    G, D = gan.G, gan.D
     shapes, hooks = {}, []
 
     def record(key: str):

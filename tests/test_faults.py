@@ -10,7 +10,7 @@ import time
 import torch
 
 from ganforge.checkpoint import load_checkpoint
-from ganforge.training.metrics import read_metrics
+from ganforge.training.stats import read_metrics
 
 ARGS = ["train", "--dataset", "ring", "-b", "64", "--limit", "3200", "-e", "20", "-q", "--seed", "5",
         "--checkpoint-every", "7", "--log-every", "3"]

@@ -8,7 +8,7 @@ from ganforge.errors import GanforgeError
 from ganforge.interpolation import REPORT_ALPHAS, interpolate, interpolate_latents, slerp
 from ganforge.inversion import invert, masked_mse
 from ganforge.masks import apply_mask, make_mask
-from ganforge.quality import psnr, ssim
+from ganforge.fidelity import psnr, ssim
 from ganforge.sampling import truncated_normal
 
 
@@ -48,8 +48,8 @@ def test_inversion_with_mask_ignores_hidden_pixels():
     hidden = make_mask("square", (8, 8), generator=torch.Generator().manual_seed(0), size=4)
     garbage = images.clone()
     garbage[:, :, hidden] = 5.0  # whatever sits under the mask must not matter
-    a = invert(G, images, restarts=2, iters=20, mask=hidden, seed=1)
-    b = invert(G, garbage, restarts=2, iters=20, mask=hidden, seed=1)
+    a = invert(G, images, restarts=2, iters=20, hidden=hidden, seed=1)
+    b = invert(G, garbage, restarts=2, iters=20, hidden=hidden, seed=1)
     assert torch.allclose(a.losses, b.losses) and torch.allclose(a.z, b.z)
 
 
@@ -171,5 +171,5 @@ def test_pruning_with_per_image_masks():
     images = G(torch.randn(2, 4))
     g = torch.Generator().manual_seed(0)
     hidden = torch.stack([make_mask("pepper", (8, 8), generator=g) for _ in range(2)])
-    result = invert(G, apply_mask(images, hidden), restarts=3, iters=20, mask=hidden, prune_after=0.5)
+    result = invert(G, apply_mask(images, hidden), restarts=3, iters=20, hidden=hidden, prune_after=0.5)
     assert result.reconstructions.shape == (2, 1, 8, 8) and torch.isfinite(result.final.min(1).values).all()

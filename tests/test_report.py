@@ -75,7 +75,7 @@ def test_report_of_a_folder_no_command_wrote_is_one_line(tmp_path, capsys):
     (tmp_path / "stray").mkdir()
     assert main(["report", str(tmp_path / "stray"), "-o", str(tmp_path / "r.html")]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "holds nothing a ganforge command writes" in err
+    assert err.count("\n") == 1 and "holds no file a ganforge command writes" in err
     assert not (tmp_path / "r.html").exists()
 
 

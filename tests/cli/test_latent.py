@@ -10,7 +10,7 @@ from PIL import Image
 from safetensors.torch import load_file
 
 from ganforge.cli import main
-from ganforge.generators import open_generator
+from ganforge.loading import open_generator
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ from PIL import Image
 from safetensors.torch import load_file
 
 from ganforge.checkpoint import load_checkpoint
-from ganforge.generators import open_generator
+from ganforge.loading import open_generator
 from ganforge.cli import main
 
 # The report's typical MNIST command line, on a 512-image slice.
@@ -71,7 +71,7 @@ def test_run_interrupted_mid_epoch_resumes_exactly(tmp_path, monkeypatch, capsys
             "--checkpoint-every", "3"]
     assert main(args + ["-o", str(tmp_path / "a")]) == 0
 
-    import ganforge.training.loop as loop
+    import ganforge.training.gan as loop
 
     calls = {"n": 0}
     real_step = loop.gan_step

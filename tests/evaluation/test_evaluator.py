@@ -6,11 +6,12 @@ import pytest
 from ganforge.cli import main
 from ganforge.data import load_dataset
 from ganforge.errors import GanforgeError
+from ganforge.records import read_record
 from ganforge.evaluation.classifier import accuracy, load_evaluator, weights_dir
 
 
 def test_shipped_mnist_evaluator_matches_its_record():
-    records = json.loads((weights_dir() / "evaluators.json").read_text())
+    records = read_record(weights_dir() / "evaluators.json", expect=("evaluators",))["evaluators"]
     rec = records["mnist"]
     blob = (weights_dir() / rec["file"]).read_bytes()
     assert hashlib.sha256(blob).hexdigest() == rec["sha256"]
@@ -43,7 +44,7 @@ def test_evaluate_writes_metrics_and_a_truncation_sweep(run, tmp_path, capsys):
     result = json.loads((out / "metrics.json").read_text())
     assert [r["truncation"] for r in result["results"]] == [0.5, 1.0, None]
     for r in result["results"]:
-        assert r["fid"] > 0 and 1 <= r["classifier_score"] <= 10 and 0 <= r["precision"] <= 1
+        assert r["lenet_fid"] > 0 and 1 <= r["classifier_score"] <= 10 and 0 <= r["precision"] <= 1
         assert r["n_real"] == 2000 and r["n_fake"] == 300 and len(r["class_histogram"]) == 10
         assert r["classifier_score_real"] > 8  # the real test split nearly reaches the ceiling of 10
     assert result["inception_fid"] is None
@@ -80,7 +81,7 @@ def test_evaluate_a_ring_gan_counts_modes(tmp_path, capsys):
 
 
 def test_shipped_fashion_evaluator_matches_its_record():
-    rec = json.loads((weights_dir() / "evaluators.json").read_text())["fashion"]
+    rec = read_record(weights_dir() / "evaluators.json", expect=("evaluators",))["evaluators"]["fashion"]
     assert hashlib.sha256((weights_dir() / rec["file"]).read_bytes()).hexdigest() == rec["sha256"]
     assert rec["test_accuracy"] >= 0.90 and rec["test_images"] == 10_000
     net, meta = load_evaluator("fashion")

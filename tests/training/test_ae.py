@@ -5,10 +5,11 @@ import torch
 from safetensors.torch import load_file
 
 from ganforge.cli import main
-from ganforge.generators import open_generator
+from ganforge.loading import open_generator
 from ganforge.interpolation import interpolate
 from ganforge.training.ae import factor_at, ks_statistic, latent_moments, moment_loss
-from ganforge.training.metrics import read_metrics
+from ganforge.records import read_record
+from ganforge.training.stats import read_metrics
 
 
 def test_moments_of_known_samples():
@@ -60,8 +61,8 @@ def test_training_lowers_image_mse_and_moments_lower_ks(ae_runs):
         assert len(rows) == 3 * 32
         first, last = rows[0]["image_mse"], sum(r["image_mse"] for r in rows[-10:]) / 10
         assert last < 0.6 * first, (name, first, last)
-    plain = json.loads((ae_runs / "plain" / "latent_ks.json").read_text())
-    moments = json.loads((ae_runs / "moments" / "latent_ks.json").read_text())
+    plain = read_record(ae_runs / "plain" / "latent_ks.json", expect=("latent-normality",))["epochs"]
+    moments = read_record(ae_runs / "moments" / "latent_ks.json", expect=("latent-normality",))["epochs"]
     assert [r["epoch"] for r in moments] == [1, 2, 3]
     assert moments[-1]["ks"] < moments[0]["ks"]
     assert moments[-1]["ks"] < plain[-1]["ks"]

@@ -8,7 +8,7 @@ import torch
 
 from ganforge.checkpoint import load_checkpoint
 from ganforge.training.distributed import GlooSyncBatchNorm, convert_sync_bn
-from ganforge.training.metrics import read_metrics
+from ganforge.training.stats import read_metrics
 
 TOY = ["train", "--dataset", "ring", "-b", "64", "--limit", "512", "-q", "--log-every", "1", "--seed", "3"]
 # Small learning rates: Adam turns float noise in near-zero gradients into steps of size lr, so with the

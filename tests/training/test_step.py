@@ -114,11 +114,28 @@ def test_step_counts_follow_gs_and_ds():
     assert {int(s["step"]) for s in parts.opt_g.state.values()} == {4}
 
 
-def test_stats_row_is_on_device_and_finite():
+def test_step_statistics_are_what_their_names_say():
+    """d_real, d_fake and d_loss are D's view before its update; g_grad_norm is the norm of G's gradient."""
     parts, draw = tiny_parts(), make_draw()
-    stats = gan_step(parts, draw())
-    assert stats.shape == (5,) and torch.isfinite(stats).all()
-    assert 0 < stats[2] < 1 and 0 < stats[3] < 1  # D(x), D(G(z)) are probabilities
+    warm_up(parts, draw)
+    real = draw()
+    D_before, G_before = copy.deepcopy(parts.D), copy.deepcopy(parts.G)
+    rng = torch.get_rng_state()
+    stats = gan_step(parts, real)
+    assert stats._fields == ("d_loss", "g_loss", "d_real", "d_fake", "g_grad_norm")
+    assert all(t.dim() == 0 and t.device == real.device for t in stats)
+    torch.set_rng_state(rng)  # the same latents the step drew
+    fake = G_before(torch.randn(len(real), 4))
+    with torch.no_grad():
+        real_logits, fake_logits = D_before(real), D_before(fake)
+    assert float(stats.d_real) == pytest.approx(float(torch.sigmoid(real_logits).mean()), rel=1e-5)
+    assert float(stats.d_fake) == pytest.approx(float(torch.sigmoid(fake_logits).mean()), rel=1e-5)
+    assert float(stats.d_loss) == pytest.approx(float(parts.loss.d(real_logits, fake_logits, 1.0)), rel=1e-5)
+    # G's loss is against the updated D, on the same fake batch; its gradient is G's gradient there.
+    g_loss = parts.loss.g(parts.D(fake))
+    assert float(stats.g_loss) == pytest.approx(float(g_loss), rel=1e-5)
+    grads = torch.autograd.grad(g_loss, list(G_before.parameters()))
+    assert float(stats.g_grad_norm) == pytest.approx(float(torch.cat([g.flatten() for g in grads]).norm()), rel=1e-4)
 
 
 def test_unrolled_ring_gan_covers_its_modes():

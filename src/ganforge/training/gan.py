@@ -167,7 +167,8 @@ class GanTask:
         self.gan.parts = None  # the DDP wrappers hold the process group
 
 
-def _build_task(s: Setting) -> GanTask:
+def build_gan_task(s: Setting) -> GanTask:
+    """The GAN task of a training run (also what the quality benchmark trains with)."""
     cfg = s.cfg
     gan = build_gan(cfg, s.data.shape, s.device, s.world)
     train_x = s.data.train.to(s.device).contiguous(memory_format=gan.memory_format)
@@ -182,4 +183,4 @@ def train(cfg: TrainConfig, *, resume: Optional[Path] = None) -> Path:
     cfg = resolve(cfg)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     name = f"{stamp}-{cfg.dataset}-{cfg.generator}-{cfg.discriminator}-{cfg.loss}-k{cfg.unroll_steps}"
-    return run_training(cfg, _build_task, default_out=str(Path("runs") / name), resume=resume)
+    return run_training(cfg, build_gan_task, default_out=str(Path("runs") / name), resume=resume)
