@@ -7,10 +7,13 @@ import subprocess
 import sys
 import time
 
+import pytest
 import torch
 
 from ganforge.checkpoint import load_checkpoint
 from ganforge.training.stats import read_metrics
+
+pytestmark = pytest.mark.slow  # kills and restarts real runs
 
 ARGS = ["train", "--dataset", "ring", "-b", "64", "--limit", "3200", "-e", "20", "-q", "--seed", "5",
         "--checkpoint-every", "7", "--log-every", "3"]

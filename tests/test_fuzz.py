@@ -1,14 +1,16 @@
-"""Fuzzing with hypothesis: flag values, image files and checkpoints. Every case must end with
-success, or with exit code 2 and one clear line; never a traceback, never a file touched outside
-the case's own output folder, never code run from a checkpoint.
+"""Fuzzing with hypothesis: flag values, image files, checkpoints and the records report reads.
+Every case must end with success, or with exit code 2 and one clear line; never a traceback, never
+a file touched outside the case's own output folder, never code run from a checkpoint.
 
-Case counts (1,050 in all) are fixed and the search is derandomised, so CI runs the same cases.
+Case counts (max_examples: 1,250 in all) are fixed and the search is derandomised, so CI runs the
+same cases.
 """
 import contextlib
 import io
 import json
 import os
 import pickle
+import shutil
 import struct
 import tempfile
 import warnings
@@ -24,7 +26,7 @@ from ganforge.cli import main
 
 FUZZ = settings(deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck))
 MARKER = "ganforge-fuzz-payload-ran"
-CASES = {"n": 0}
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +44,6 @@ def _snapshot(root: Path, skip: Path) -> dict:
 
 def run_case(argv: list[str], work: Path, out: Path) -> tuple[int, str]:
     """Run the CLI in-process; check the outcome rules; return (code, stderr)."""
-    CASES["n"] += 1
     before = _snapshot(work.parent, out)
     err = io.StringIO()
     with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()), \
@@ -207,10 +208,46 @@ def test_checkpoint_files(generator, kind, data):
             assert code == 2
 
 
-def test_at_least_1000_cases_ran(request):
-    fuzzers = [i for i in request.session.items if i.module is request.module and i.name.startswith("test_")
-               and i.name != request.node.name]
-    if len(fuzzers) < 4:
-        pytest.skip("only part of the fuzz tests was selected")
-    print(f"\nfuzz cases run: {CASES['n']}")
-    assert CASES["n"] >= 1000, CASES
+# ---- the records report reads --------------------------------------------------------------
+
+JSON_VALUE = st.recursive(st.one_of(st.none(), st.booleans(), st.integers(-3, 10**6), st.floats(allow_nan=False),
+                                    st.text(max_size=6)),
+                          lambda inner: st.one_of(st.lists(inner, max_size=3),
+                                                  st.dictionaries(st.text(max_size=6), inner, max_size=3)),
+                          max_leaves=8)
+
+
+@pytest.fixture(scope="module")
+def folders(generator, tmp_path_factory) -> dict[str, Path]:
+    """A run with its evaluation, and an inversion folder, to spoil one record of at a time."""
+    root = tmp_path_factory.mktemp("folders")
+    assert main(["evaluate", "--generator", str(generator), "-n", "100"]) == 0
+    assert main(["invert", "--generator", str(generator), "-n", "1", "-i", "2", "-s", "1", "-o",
+                 str(root / "invert")]) == 0
+    return {"run": generator, "invert": root / "invert"}
+
+
+@settings(FUZZ, max_examples=200)
+@given(which=st.sampled_from(["run/config.json", "run/summary.json", "run/evaluation/metrics.json",
+                              "invert/results.json"]),
+       how=st.sampled_from(["cut", "value", "field", "bytes"]), data=st.data())
+def test_report_on_spoilt_records(folders, which, how, data):
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp) / "work"
+        folder, name = which.split("/", 1)
+        shutil.copytree(folders[folder], work / folder)
+        path = work / folder / name
+        text = path.read_text()
+        if how == "cut":  # a file cut short
+            path.write_text(text[: data.draw(st.integers(0, len(text) - 1))])
+        elif how == "value":  # any JSON at all
+            path.write_text(json.dumps(data.draw(JSON_VALUE)))
+        elif how == "field":  # one field of the record replaced, kind and format included
+            record = json.loads(text)
+            record[data.draw(st.sampled_from(sorted(record)))] = data.draw(JSON_VALUE)
+            path.write_text(json.dumps(record))
+        else:
+            path.write_bytes(data.draw(st.binary(max_size=64)))
+        out = work / "out"
+        out.mkdir()
+        run_case(["report", str(work / folder), "-o", str(out / "r.html")], work, out)

@@ -1,96 +1,146 @@
-"""`ganforge reproduce --scale smoke` runs the report's suite and builds one self-contained page,
-which a real browser (headless Chromium) renders without errors and with every image decoded."""
+"""``ganforge report``: one section per record kind, built from real tiny outputs; anything it does
+not recognise is one line and exit code 2; folders of ganforge 0.1 (no kind) still open."""
 import json
-import re
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from ganforge.cli import main
+from ganforge.loading import open_generator
+from ganforge.pipelines import (InversionOptions, evaluate, image_refs, interpolate_images, invert_images,
+                                pick_images, restore_images, sample_images)
+from ganforge.records import read_record
+from ganforge.report import build_report
+from ganforge.training import AEConfig, TrainConfig, train, train_ae
 
-CHROMIUM = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None)
-
-# Injected into a copy of the page: records script errors and failed loads, then writes what it
-# found (and each image's natural size) into the DOM, which --dump-dom prints.
-PROBE = """<script>
-window.__errors = [];
-window.addEventListener('error', e => window.__errors.push(String(e.message || (e.target && e.target.tagName))), true);
-const __ce = console.error; console.error = (...a) => { window.__errors.push(a.join(' ')); __ce(...a); };
-window.addEventListener('load', () => {
-  const imgs = [...document.images];
-  document.body.setAttribute('data-probe', JSON.stringify({errors: window.__errors,
-    sizes: imgs.map(i => [i.naturalWidth, i.naturalHeight])}));
-});
-</script>"""
+TINY = InversionOptions(restarts=2, iters=5)
 
 
 @pytest.fixture(scope="module")
-def suite(tmp_path_factory):
-    out = tmp_path_factory.mktemp("reproduce") / "suite"
-    assert main(["reproduce", "--scale", "smoke", "-o", str(out)]) == 0
-    return out
+def outputs(tmp_path_factory) -> dict[str, Path]:
+    """A folder of every kind a command writes (but reproduce, see tests/pipelines), made by the library."""
+    root = tmp_path_factory.mktemp("outputs")
+    gan = train(TrainConfig(generator="M2", discriminator="M3", batch_size=64, limit=128, epochs=1, quiet=True,
+                            out=str(root / "gan")))
+    toy = train(TrainConfig(dataset="ring", batch_size=500, limit=1000, epochs=1, quiet=True, out=str(root / "toy")))
+    stacked = train(TrainConfig(dataset="stacked-mnist", batch_size=32, limit=64, epochs=1, quiet=True,
+                                out=str(root / "stacked")))
+    ae = train_ae(AEConfig(batch_size=32, limit=128, epochs=1, cdf_samples=100, quiet=True, out=str(root / "ae")))
+    g = open_generator(gan)
+    evaluate(g, root / "image-eval", n=200)
+    evaluate(g, gan / "evaluation", n=200)
+    evaluate(open_generator(toy), toy / "evaluation")
+    evaluate(open_generator(stacked), root / "stacked-eval", n=2000)
+    images, names = pick_images(g, n=2)
+    invert_images(g, images, names, TINY, root / "invert")
+    restore_images(g, images, names, TINY, root / "restore", masks=("pepper", "square"))
+    first, a = image_refs(g, ["0"])
+    second, b = image_refs(g, ["1"])
+    interpolate_images(g, first, second, (a, b), TINY, root / "interpolate")
+    sample_images(g, 16, root / "sample", truncation=0.7)
+    return {"gan-run": gan, "toy-run": toy, "ae-run": ae, "image-evaluation": root / "image-eval",
+            "toy-evaluation": toy / "evaluation", "stacked-mnist-evaluation": root / "stacked-eval",
+            "inversion": root / "invert", "restoration": root / "restore", "interpolation": root / "interpolate",
+            "samples": root / "sample"}
 
 
-def test_smoke_suite_runs_every_experiment_of_the_report(suite):
-    page = (suite / "report.html").read_text()
-    for folder in ("gan-cross_entropy-k4", "gan-non_saturated-k4", "gan-mse-k4", "gan-non_saturated-k0", "invert",
-                   "restore", "interpolate-gan", "ae-none", "ae-moments", "interpolate-ae"):
-        assert (suite / folder).is_dir(), folder
-    assert len(list((suite / "invert" / "loss_curves").glob("*.png"))) == 4
-    restore = json.loads((suite / "restore" / "results.json").read_text())
-    assert set(restore["masks"]) == {"pepper", "crosswalk", "square"}
-    sweep = json.loads((suite / "gan-non_saturated-k4" / "evaluation" / "metrics.json").read_text())
-    assert [r["truncation"] for r in sweep["results"]] == [0.5, 1, 1.5, 2, None]
-    assert "no CelebA data" in page  # skipped, with its reason, where CelebA is absent
-    for name in ("restoration", "interpolation", "Latent values against N(0, 1)", "GAN runs side by side",
-                 "truncation", "pepper", "crosswalk", "square"):
-        assert name in page, name
+# what each kind's section must show (besides its data-kind)
+SHOWS = {
+    "gan-run": ["GAN M2/M3 on mnist", "Samples over epochs", "FID (LeNet features)"],
+    "toy-run": ["GAN toy-g/toy-d on ring", "modes of a 2-D toy", "high_quality_share"],
+    "ae-run": ["autoencoder AE on mnist", "Latent values against N(0, 1)", "KS to N(0, 1)"],
+    "image-evaluation": ["FID (LeNet features)", "Class histogram", "classifier score"],
+    "toy-evaluation": ["modes of a 2-D toy", "modes_covered", "reverse_kl"],
+    "stacked-mnist-evaluation": ["Stacked MNIST modes", "modes_covered", "kl_to_uniform"],
+    "inversion": ["inversion: 2 restarts, 5 iterations", "Loss per restart"],
+    "restoration": ["restoration: 2 restarts", "PSNR hidden (dB)", "pepper: original | masked | restored"],
+    "interpolation": ["interpolation (linear)", "one row per pair"],
+    "samples": ["16 samples, truncation ψ = 0.7"],
+}
+KIND_OF_FOLDER = {"toy-run": "gan-run"}
 
 
-def test_report_is_self_contained(suite):
-    page = (suite / "report.html").read_text()
-    assert not re.search(r"""(src|href)=["']?(https?:|//|file:)""", page)
-    assert "<script" not in page
-    assert page.count("data:image/png;base64,") >= 20
+@pytest.mark.parametrize("kind", list(SHOWS))
+def test_each_kind_has_its_section(outputs, kind, tmp_path):
+    out = tmp_path / "r.html"
+    assert main(["report", str(outputs[kind]), "-o", str(out)]) == 0
+    page = out.read_text()
+    assert f'<section data-kind="{KIND_OF_FOLDER.get(kind, kind)}">' in page
+    for text in SHOWS[kind]:
+        assert text in page, text
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (CI installs Debian's chromium package)")
-def test_report_renders_in_headless_chromium(suite, tmp_path):
-    page = (suite / "report.html").read_text().replace("<head>", "<head>" + PROBE, 1)
-    probe = tmp_path / "probe.html"
-    probe.write_text(page)
-    done = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=10000",
-                           "--dump-dom", probe.as_uri()], capture_output=True, text=True, timeout=120)
-    found = re.search(r"data-probe=\"([^\"]*)\"", done.stdout)
-    assert found, done.stderr[-2000:]
-    result = json.loads(found.group(1).replace("&quot;", '"'))
-    assert result["errors"] == []
-    assert len(result["sizes"]) >= 20
-    assert all(w > 0 and h > 0 for w, h in result["sizes"])
+def test_runs_side_by_side_show_each_runs_evaluation(outputs):
+    page = build_report([outputs["gan-run"], outputs["toy-run"], outputs["ae-run"]])
+    assert "GAN runs side by side" in page and "Autoencoder runs" not in page  # one AE run: nothing to compare
+    assert page.count('<section data-kind="gan-run">') == 2 and page.count("-evaluation\">") == 2
 
 
-def test_report_of_a_folder_no_command_wrote_is_one_line(tmp_path, capsys):
-    (tmp_path / "stray").mkdir()
-    assert main(["report", str(tmp_path / "stray"), "-o", str(tmp_path / "r.html")]) == 2
+def _copy(outputs, kind: str, tmp_path: Path) -> Path:
+    folder = tmp_path / kind
+    shutil.copytree(outputs[kind], folder)
+    return folder
+
+
+@pytest.mark.parametrize("content,needle", [
+    ("[1, 2, 3]", "JSON of another shape"),
+    ('{"generator": "x", "results": 3}', "JSON of another shape"),
+    ('{"kind": "image-evaluation", "format": 0, "results": []}', "in format 0; this ganforge reads format 1"),
+    ('{"kind": "image-evaluation", "format": 7, "results": []}', "in format 7"),
+    ('{"kind": "hologram", "format": 1}', "kind 'hologram', which this ganforge does not know"),
+    ('{"kind": "inversion", "format": 1}', "without the fields it should have"),
+    ('{"kind": "image-evaluation", "form', "damaged: not complete JSON"),
+])
+def test_what_report_does_not_recognise_is_one_line_and_exit_2(outputs, tmp_path, capsys, content, needle):
+    folder = _copy(outputs, "image-evaluation", tmp_path)
+    (folder / "metrics.json").write_text(content)
+    assert main(["report", str(folder), "-o", str(tmp_path / "r.html")]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "holds no file a ganforge command writes" in err
+    assert err.count("\n") == 1 and err.startswith("ganforge: error: ") and needle in err, err
     assert not (tmp_path / "r.html").exists()
 
 
-def test_reproduce_refuses_a_folder_with_files(tmp_path, capsys):
-    (tmp_path / "busy").mkdir()
-    (tmp_path / "busy" / "keep.txt").write_text("mine")
-    assert main(["reproduce", "-o", str(tmp_path / "busy")]) == 2
-    assert "already holds files" in capsys.readouterr().err
-    assert (tmp_path / "busy" / "keep.txt").read_text() == "mine"
+def test_a_foreign_folder_is_one_line(tmp_path, capsys):
+    (tmp_path / "stray").mkdir()
+    (tmp_path / "stray" / "notes.txt").write_text("mine")
+    assert main(["report", str(tmp_path / "stray"), "-o", str(tmp_path / "r.html")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "holds no file a ganforge command writes" in err
 
 
-def test_report_puts_runs_side_by_side(suite, tmp_path):
-    out = tmp_path / "two.html"
-    assert main(["report", str(suite / "gan-non_saturated-k4"), str(suite / "gan-non_saturated-k0"),
-                 "-o", str(out)]) == 0
-    page = out.read_text()
-    assert "GAN runs side by side" in page and page.count("<h2 id=") == 3  # two runs, one evaluation
-    assert Path(out).stat().st_mode & 0o044  # readable by others, like any file the user makes
+def test_a_part_of_a_folder_is_refused_with_what_to_give(outputs, capsys, tmp_path):
+    assert main(["report", str(outputs["gan-run"] / "summary.json"), "-o", str(tmp_path / "r.html")]) == 2
+    assert "give the folder" in capsys.readouterr().err
+
+
+def _as_format_0(folder: Path) -> None:
+    """Rewrite a folder's records as ganforge 0.1 wrote them: no kind, no format, old metric names."""
+    for path in folder.rglob("*.json"):
+        data = json.loads(path.read_text())
+        kind = data.pop("kind", None)
+        data.pop("format", None)
+        if kind == "latent-normality":
+            data = data["epochs"]
+        if kind == "ae-run":
+            data["kind"] = "autoencoder"
+        if kind == "image-evaluation":
+            data.pop("features", None)
+            data["results"] = [{{"lenet_fid": "fid", "lenet_kid": "kid", "lenet_kid_std": "kid_std"}.get(k, k): v
+                                for k, v in r.items()} for r in data["results"]]
+        if kind == "samples":
+            path.unlink()
+            continue
+        path.write_text(json.dumps(data))
+
+
+@pytest.mark.parametrize("kind", ["gan-run", "ae-run", "toy-evaluation", "inversion", "restoration", "interpolation",
+                                  "samples"])
+def test_folders_of_ganforge_0_1_still_open(outputs, tmp_path, kind):
+    folder = _copy(outputs, kind, tmp_path)
+    _as_format_0(folder)
+    page = build_report([folder])
+    assert f'<section data-kind="{kind}">' in page
+    if kind == "gan-run":  # its evaluation's plain "fid" is read as the LeNet-feature FID
+        assert read_record(folder / "evaluation" / "metrics.json").data["results"][0]["lenet_fid"] > 0
+        assert "FID (LeNet features)" in page

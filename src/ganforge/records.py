@@ -139,14 +139,14 @@ def _legacy_kind(name: str, data: Any) -> str | None:
         return None
     if name == "evaluators.json":
         return "evaluators"
-    if name == "config.json":
-        return "ae-run" if data.get("kind") == "autoencoder" or "latent_reg" in data else "gan-run"
-    if name == "summary.json" and "iterations" in data:
+    if name == "config.json" and {"dataset", "epochs", "seed", "versions"} <= data.keys():
+        return "ae-run" if data.get("kind") == "autoencoder" else "gan-run"
+    if name == "summary.json" and {"epochs", "iterations"} <= data.keys():
         return "run-summary"
-    if name == "metrics.json" and isinstance(data.get("results"), list):
+    if name == "metrics.json" and isinstance(data.get("results"), list) and "generator" in data:
         return {"ring": "toy-evaluation", "grid": "toy-evaluation",
                 "stacked-mnist": "stacked-mnist-evaluation"}.get(data.get("dataset"), "image-evaluation")
-    if name == "results.json":
+    if name == "results.json" and "generator" in data:
         for key, kind in (("masks", "restoration"), ("alphas", "interpolation"), ("images", "inversion")):
             if key in data:
                 return kind

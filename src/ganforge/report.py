@@ -36,7 +36,7 @@ nav a{margin-right:1em}
 
 @dataclass
 class Item:
-    """One folder's contribution: a heading, a kind and the HTML of its body."""
+    """One folder's contribution: a heading, the record kind it shows and the HTML of its body."""
 
     path: Path
     kind: str
@@ -111,7 +111,7 @@ def _training_run(record: Record) -> list[Item]:
     else:
         title = (f"GAN {config.get('generator')}/{config.get('discriminator')} on {config.get('dataset')}, "
                  f"{config.get('loss')}, k={config.get('unroll_steps')}")
-    item = Item(path, "ae" if is_ae else "gan", title)
+    item = Item(path, record.kind, title)
     keys = AE_KEYS if is_ae else GAN_KEYS
     item.body.append(table(["option", "value"], [[k, config[k]] for k in keys if k in config]))
     if summary:
@@ -156,7 +156,7 @@ def _training_run(record: Record) -> list[Item]:
 
 def _image_evaluation(record: Record) -> list[Item]:
     path = record.path.parent
-    item = Item(path, "evaluate", f"evaluation of {record.get('generator', path.parent.name)}")
+    item = Item(path, record.kind, f"evaluation of {record.get('generator', path.parent.name)}")
     rows = record.get("results") or []
     item.body.append(table(
         ["truncation ψ", "FID (LeNet features)", "KID (LeNet features)", "classifier score", "real data's score",
@@ -180,7 +180,7 @@ def _image_evaluation(record: Record) -> list[Item]:
 def _mode_evaluation(record: Record) -> list[Item]:
     path = record.path.parent
     what = "Stacked MNIST modes" if record.kind == "stacked-mnist-evaluation" else "modes of a 2-D toy"
-    item = Item(path, "evaluate", f"{what}: evaluation of {record.get('generator', path.parent.name)}")
+    item = Item(path, record.kind, f"{what}: evaluation of {record.get('generator', path.parent.name)}")
     rows = record.get("results") or []
     keys = [k for k in ("modes_covered", "modes_total", "high_quality_share", "reverse_kl", "kl_to_uniform", "samples")
             if rows and k in rows[0]]
@@ -194,7 +194,7 @@ def _mode_evaluation(record: Record) -> list[Item]:
 
 def _inversion(record: Record) -> list[Item]:
     path = record.path.parent
-    item = Item(path, "invert", f"inversion: {record['restarts']} restarts, {record['iters']} iterations "
+    item = Item(path, record.kind, f"inversion: {record['restarts']} restarts, {record['iters']} iterations "
                                 f"({record.get('optimizer')})")
     item.body.append(table(["image", "chosen restart", "final loss of each restart", "MSE", "PSNR (dB)"],
                            [[r["image"], r["chosen"], r["restart_losses"], r["mse"], r["psnr"]]
@@ -211,7 +211,7 @@ def _inversion(record: Record) -> list[Item]:
 
 def _restoration(record: Record) -> list[Item]:
     path = record.path.parent
-    item = Item(path, "restore", f"restoration: {record['restarts']} restarts, {record['iters']} iterations")
+    item = Item(path, record.kind, f"restoration: {record['restarts']} restarts, {record['iters']} iterations")
     masks = record["masks"]
     item.body.append(table(["mask", "hidden share", "PSNR all (dB)", "PSNR hidden (dB)", "SSIM all", "SSIM hidden",
                             "PSNR of the masked input (dB)"],
@@ -225,7 +225,7 @@ def _restoration(record: Record) -> list[Item]:
 def _interpolation(record: Record) -> list[Item]:
     path = record.path.parent
     how = "spherical" if record.get("slerp") else "linear"
-    item = Item(path, "interpolate", f"interpolation ({how}), a ∈ {{{', '.join(_fmt(a) for a in record['alphas'])}}}")
+    item = Item(path, record.kind, f"interpolation ({how}), a ∈ {{{', '.join(_fmt(a) for a in record['alphas'])}}}")
     if (path / "interpolation.png").exists():
         item.body.append(_img(path / "interpolation.png", "G(a·z1 + (1−a)·z2), one row per pair"))
     return [item]
@@ -234,7 +234,7 @@ def _interpolation(record: Record) -> list[Item]:
 def _samples(record: Record) -> list[Item]:
     path = record.path.parent
     psi = record.get("truncation")
-    item = Item(path, "sample", f"{record.get('n')} samples" + (f", truncation ψ = {_fmt(psi)}" if psi else ""))
+    item = Item(path, record.kind, f"{record.get('n') or ''} samples" + (f", truncation ψ = {_fmt(psi)}" if psi else ""))
     if (path / "samples.png").exists():
         item.body.append(_grid([_img(path / "samples.png", "samples")]))
     return [item]
@@ -243,7 +243,7 @@ def _samples(record: Record) -> list[Item]:
 def _reproduction(record: Record) -> list[Item]:
     root = record.path.parent
     exps = record["experiments"]
-    item = Item(root, "reproduce", f"the report's experiment suite at scale {record.get('scale')}")
+    item = Item(root, record.kind, f"the report's experiment suite at scale {record.get('scale')}")
     item.body.append(f"<p>Made by <code>ganforge reproduce --scale {html.escape(str(record.get('scale')))}</code>.</p>")
     item.body.append(table(["experiment", "status", "seconds", "command or reason"],
                            [[e["name"], e["status"], e["seconds"] if e["status"] == "done" else None,
@@ -292,7 +292,7 @@ def read_folder(path: Path) -> list[Item]:
 def comparison(items: list[Item]) -> str:
     """Training runs of one kind side by side: a table and their last sample grids and loss plots."""
     html_parts = []
-    for kind, name in (("gan", "GAN runs"), ("ae", "Autoencoder runs")):
+    for kind, name in (("gan-run", "GAN runs"), ("ae-run", "Autoencoder runs")):
         runs = [i for i in items if i.kind == kind]
         if len(runs) < 2:
             continue
@@ -320,9 +320,10 @@ def build_report(folders: list[Path], *, title: str = "ganforge report") -> str:
              f"<nav>{nav}</nav>" if len(items) > 1 else ""]
     parts.append(comparison(items))
     for i, it in enumerate(items):
-        parts.append(f'<h2 id="item{i}">{html.escape(it.title)}</h2><p class="note"><code>{html.escape(str(it.path))}'
-                     f"</code></p>")
+        parts.append(f'<section data-kind="{it.kind}"><h2 id="item{i}">{html.escape(it.title)}</h2>'
+                     f'<p class="note"><code>{html.escape(str(it.path))}</code></p>')
         parts.extend(it.body)
+        parts.append("</section>")
     parts.append('<p class="note">Made by ganforge. Every number on this page was measured by the command that '
                  "wrote the folder it comes from.</p></body></html>")
     return "\n".join(p for p in parts if p)

@@ -164,6 +164,7 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - start)
 """
 
 
+@pytest.mark.slow  # ten steps in two fresh processes
 @pytest.mark.skipif(not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc",
                     reason="glibc's mallopt")
 def test_kept_memory_stops_each_steps_page_faults():

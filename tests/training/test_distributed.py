@@ -10,6 +10,8 @@ from ganforge.checkpoint import load_checkpoint
 from ganforge.training.distributed import GlooSyncBatchNorm, convert_sync_bn
 from ganforge.training.stats import read_metrics
 
+pytestmark = pytest.mark.slow  # two processes per test
+
 TOY = ["train", "--dataset", "ring", "-b", "64", "--limit", "512", "-q", "--log-every", "1", "--seed", "3"]
 # Small learning rates: Adam turns float noise in near-zero gradients into steps of size lr, so with the
 # default 2e-4 two processes drift apart by ~1e-3 in four steps; running statistics without --sync-bn

@@ -133,7 +133,7 @@ def test_step_statistics_are_what_their_names_say():
     assert float(stats.d_loss) == pytest.approx(float(parts.loss.d(real_logits, fake_logits, 1.0)), rel=1e-5)
     # G's loss is against the updated D, on the same fake batch; its gradient is G's gradient there.
     g_loss = parts.loss.g(parts.D(fake))
-    assert float(stats.g_loss) == pytest.approx(float(g_loss), rel=1e-5)
+    assert float(stats.g_loss) == pytest.approx(float(g_loss.detach()), rel=1e-5)
     grads = torch.autograd.grad(g_loss, list(G_before.parameters()))
     assert float(stats.g_grad_norm) == pytest.approx(float(torch.cat([g.flatten() for g in grads]).norm()), rel=1e-4)
 

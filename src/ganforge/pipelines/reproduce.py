@@ -50,6 +50,7 @@ class Experiment:
     command: str  # the same experiment as one ganforge command line, for the reader of the report
     run: Callable[[], Any]
     needs: list[Path] = field(default_factory=list)  # run folders that must have finished first
+    config: Any = None  # what a training experiment trains with
     status: str = "pending"
     seconds: float = 0.0
     reason: str = ""
@@ -74,11 +75,12 @@ def plan(scale: Scale, out: Path, device: str, data_root: Optional[str]) -> list
 
     def gan(name: str, folder: str, cfg: TrainConfig) -> None:
         cfg = dataclasses.replace(cfg, out=str(out / folder), device=device)
-        exps.append(Experiment(name, out / folder, f"ganforge train {flags(cfg)}", lambda: train(cfg)))
+        exps.append(Experiment(name, out / folder, f"ganforge train {flags(cfg)}", lambda: train(cfg), config=cfg))
 
     def ae(name: str, folder: str, cfg: AEConfig) -> None:
         cfg = dataclasses.replace(cfg, out=str(out / folder), device=device)
-        exps.append(Experiment(name, out / folder, f"ganforge train-ae {flags(cfg)}", lambda: train_ae(cfg)))
+        exps.append(Experiment(name, out / folder, f"ganforge train-ae {flags(cfg)}", lambda: train_ae(cfg),
+                               config=cfg))
 
     def on(run: Path, name: str, folder: str, command: str, work: Callable[..., Any]) -> None:
         """An experiment over the generator of ``run``: ``work(generator, folder)``."""

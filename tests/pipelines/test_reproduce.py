@@ -1,0 +1,116 @@
+"""`ganforge reproduce --scale smoke` runs the report's suite through the library's functions and
+builds one self-contained page, which a real browser (headless Chromium) renders without errors
+and with every image decoded."""
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from ganforge.cli import build_parser, main
+from ganforge.cli.train import given_options
+from ganforge.pipelines.reproduce import SCALES, plan
+from ganforge.records import read_record
+from ganforge.training import AEConfig, TrainConfig
+
+
+CHROMIUM = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None)
+
+# Injected into a copy of the page: records script errors and failed loads, then writes what it
+# found (and each image's natural size) into the DOM, which --dump-dom prints.
+PROBE = """<script>
+window.__errors = [];
+window.addEventListener('error', e => window.__errors.push(String(e.message || (e.target && e.target.tagName))), true);
+const __ce = console.error; console.error = (...a) => { window.__errors.push(a.join(' ')); __ce(...a); };
+window.addEventListener('load', () => {
+  const imgs = [...document.images];
+  document.body.setAttribute('data-probe', JSON.stringify({errors: window.__errors,
+    sizes: imgs.map(i => [i.naturalWidth, i.naturalHeight])}));
+});
+</script>"""
+
+
+@pytest.fixture(scope="module")
+def suite(tmp_path_factory):
+    out = tmp_path_factory.mktemp("reproduce") / "suite"
+    assert main(["reproduce", "--scale", "smoke", "-o", str(out)]) == 0
+    return out
+
+
+@pytest.mark.slow  # the whole smoke suite, about 20 s
+def test_smoke_suite_runs_every_experiment_of_the_report(suite):
+    page = (suite / "report.html").read_text()
+    for folder in ("gan-cross_entropy-k4", "gan-non_saturated-k4", "gan-mse-k4", "gan-non_saturated-k0", "invert",
+                   "restore", "interpolate-gan", "ae-none", "ae-moments", "interpolate-ae"):
+        assert (suite / folder).is_dir(), folder
+    assert len(list((suite / "invert" / "loss_curves").glob("*.png"))) == 4
+    restore = read_record(suite / "restore" / "results.json", expect=("restoration",))
+    assert set(restore["masks"]) == {"pepper", "crosswalk", "square"}
+    sweep = read_record(suite / "gan-non_saturated-k4" / "evaluation" / "metrics.json")
+    assert [r["truncation"] for r in sweep["results"]] == [0.5, 1, 1.5, 2, None]
+    assert "no CelebA data" in page  # skipped, with its reason, where CelebA is absent
+    record = read_record(suite / "reproduce.json", expect=("reproduction",))
+    statuses = {e["folder"]: e["status"] for e in record["experiments"]}
+    assert statuses["gan-celeb"] == "skipped" and sum(s == "done" for s in statuses.values()) == 12
+    assert page.count('<section data-kind="reproduction">') == 1
+    for name in ("restoration", "interpolation", "Latent values against N(0, 1)", "GAN runs side by side",
+                 "truncation", "pepper", "crosswalk", "square"):
+        assert name in page, name
+
+
+@pytest.mark.slow  # the whole smoke suite, about 20 s
+def test_report_is_self_contained(suite):
+    page = (suite / "report.html").read_text()
+    assert not re.search(r"""(src|href)=["']?(https?:|//|file:)""", page)
+    assert "<script" not in page
+    assert page.count("data:image/png;base64,") >= 20
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (CI installs Debian's chromium package)")
+def test_report_renders_in_headless_chromium(suite, tmp_path):
+    page = (suite / "report.html").read_text().replace("<head>", "<head>" + PROBE, 1)
+    probe = tmp_path / "probe.html"
+    probe.write_text(page)
+    done = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=10000",
+                           "--dump-dom", probe.as_uri()], capture_output=True, text=True, timeout=120)
+    found = re.search(r"data-probe=\"([^\"]*)\"", done.stdout)
+    assert found, done.stderr[-2000:]
+    result = json.loads(found.group(1).replace("&quot;", '"'))
+    assert result["errors"] == []
+    assert len(result["sizes"]) >= 20
+    assert all(w > 0 and h > 0 for w, h in result["sizes"])
+
+
+def test_reproduce_refuses_a_folder_with_files(tmp_path, capsys):
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "keep.txt").write_text("mine")
+    assert main(["reproduce", "-o", str(tmp_path / "busy")]) == 2
+    assert "already holds files" in capsys.readouterr().err
+    assert (tmp_path / "busy" / "keep.txt").read_text() == "mine"
+
+
+@pytest.mark.slow  # the whole smoke suite, about 20 s
+def test_report_puts_runs_side_by_side(suite, tmp_path):
+    out = tmp_path / "two.html"
+    assert main(["report", str(suite / "gan-non_saturated-k4"), str(suite / "gan-non_saturated-k0"),
+                 "-o", str(out)]) == 0
+    page = out.read_text()
+    assert "GAN runs side by side" in page and page.count("<h2 id=") == 3  # two runs, one evaluation
+    assert Path(out).stat().st_mode & 0o044  # readable by others, like any file the user makes
+
+
+@pytest.mark.parametrize("scale", list(SCALES))
+def test_each_training_experiment_shows_the_command_that_does_the_same(tmp_path, scale):
+    """The command shown beside each run, given to ganforge, makes the config the suite trained with."""
+    parser = build_parser()
+    for exp in plan(SCALES[scale], tmp_path, "cpu", None):
+        argv = exp.command.split()[1:]
+        if argv[0] not in ("train", "train-ae"):
+            assert build_parser().parse_args(argv).func  # the others parse too
+            continue
+        cls = TrainConfig if argv[0] == "train" else AEConfig
+        shown = cls(**given_options(parser.parse_args(argv)))
+        assert shown == exp.config
