@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import platform
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +28,7 @@ FORMAT = "ganforge-checkpoint-1"
 
 
 def versions() -> dict[str, str]:
-    import torchvision
-
-    return {"ganforge": __version__, "torch": torch.__version__, "torchvision": torchvision.__version__,
+    return {"ganforge": __version__, "torch": torch.__version__, "torchvision": version("torchvision"),
             "python": platform.python_version()}
 
 

@@ -8,6 +8,7 @@ import torch
 from torch import Tensor
 
 from .errors import GanforgeError
+from .images import load_image
 
 MASK_KINDS = ("pepper", "crosswalk", "square")
 BACKGROUND = -1.0  # "blackened": the background value of images in [-1, 1]
@@ -42,8 +43,6 @@ def make_mask(kind: str, shape: tuple[int, int], *, generator: Optional[torch.Ge
 
 def mask_from_file(path: Path | str, shape: tuple[int, int]) -> Tensor:
     """A mask image: black (< 128 in grey) marks hidden pixels. Resized to ``shape`` if needed."""
-    from .images import load_image
-
     grey = load_image(path, shape, channels=1)[0]  # (H, W) uint8
     return grey < 128
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import math
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -11,6 +12,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 from torch import Tensor  # noqa: E402
+from torchvision.utils import save_image  # noqa: E402
 
 from .io import atomic_write_bytes  # noqa: E402
 
@@ -39,12 +41,15 @@ def loss_plot(path: Path, iterations: Sequence[int], g_loss: Sequence[float], d_
 
 def image_grid(path: Path, images: Tensor, nrow: int = 8, padding: int = 2) -> None:
     """Images in [-1, 1], (N, C, H, W), as one PNG grid."""
-    from torchvision.utils import save_image
-
     buf = io.BytesIO()
     save_image(images.detach().float().cpu(), buf, format="png", nrow=nrow, normalize=True,
                value_range=(-1, 1), padding=padding)
     atomic_write_bytes(path, buf.getvalue())
+
+
+def save_png(path: Path, image: Tensor) -> None:
+    """One image in [-1, 1], (C, H, W), as a PNG (written atomically)."""
+    image_grid(path, image[None], nrow=1, padding=0)
 
 
 def scatter_plot(path: Path, points: Tensor, centres: Optional[Tensor] = None, title: Optional[str] = None) -> None:
@@ -149,8 +154,6 @@ def ae_losses(path: Path, iterations: Sequence[int], series: dict[str, Sequence[
 
 def truncation_plot(path: Path, psis: Sequence[float], fid: Sequence[float], score: Sequence[float]) -> None:
     """FID and classifier score against the truncation psi (inf drawn at the right end)."""
-    import math
-
     finite = [p for p in psis if math.isfinite(p)]
     right = (max(finite) * 1.5) if finite else 1.0
     xs = [p if math.isfinite(p) else right for p in psis]

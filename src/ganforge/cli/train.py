@@ -9,7 +9,7 @@ from ..data import DATASETS
 from ..errors import GanforgeError
 from ..losses import LOSSES
 from ..models import MODELS
-from ..training.config import LATENT_REGS, MOMENTS_OVER, UNROLL_MODES, AEConfig, TrainConfig, load_config
+from ..config import LATENT_REGS, MOMENTS_OVER, UNROLL_MODES, AEConfig, TrainConfig, load_config
 from .common import finite_float, int_at_least, registry_type
 
 # Options that may change when a run is resumed; everything else must stay as the run had it.

@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import torch
+from safetensors.torch import load, save
 from torch import Tensor
 
 from ..errors import GanforgeError
@@ -74,8 +75,6 @@ def _cache_key(files: list[Path], size: int) -> str:
 
 
 def _load_cached(files: list[Path], size: int) -> Tensor:
-    from safetensors.torch import load, save
-
     path = cache_dir() / "celeb" / f"{_cache_key(files, size)}.safetensors"
     if path.exists():
         try:

@@ -6,6 +6,7 @@ MNIST comes from torchvision's layout under --data-root (or --download), else fr
 from __future__ import annotations
 
 import hashlib
+import io
 import shutil
 from importlib import resources
 from pathlib import Path
@@ -52,8 +53,6 @@ def load_bundled_sample() -> tuple[Tensor, Tensor, Tensor, Tensor]:
     digest = hashlib.sha256(blob).hexdigest()
     if digest != SAMPLE_SHA256:
         raise GanforgeError(f"bundled {SAMPLE_FILE} is corrupt (sha256 {digest[:12]}...); reinstall ganforge")
-    import io
-
     with np.load(io.BytesIO(blob)) as npz:
         images, labels = npz["images"], npz["labels"]
     train_idx, test_idx = stratified_split(labels, SAMPLE_TEST, SPLIT_SEED)
@@ -82,8 +81,7 @@ def _dataset(name: str, split, source: str) -> Dataset:
 @register_dataset("mnist", family="mnist", about="handwritten digits, 28x28 grey",
                   get="full MNIST: --download once online, or torchvision's MNIST/raw files under --data-root")
 def load_mnist(options: DataOptions) -> Dataset:
-    from torchvision.datasets import MNIST
-
+    from torchvision.datasets import MNIST  # 1.5 s to import; the registry is read by every command
     if options.root is not None or options.download:
         root = options.root or cache_dir()
         split = _torchvision_split(MNIST, root, options.download)
@@ -98,8 +96,7 @@ def load_mnist(options: DataOptions) -> Dataset:
 
 def _fashion_from_debian(folder: Path, cache: Path) -> Path | None:
     """Unpack Debian's dataset-fashion-mnist .gz files into torchvision's layout under ``cache``."""
-    from torchvision.datasets.utils import extract_archive
-
+    from torchvision.datasets.utils import extract_archive  # 1.5 s to import: see load_mnist
     names = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
     if not all((folder / f"{n}.gz").exists() for n in names):
         return None
@@ -116,8 +113,7 @@ def _fashion_from_debian(folder: Path, cache: Path) -> Path | None:
 @register_dataset("fashion", family="mnist", about="Fashion-MNIST clothing, 28x28 grey",
                   get="apt-get install dataset-fashion-mnist, or torchvision's FashionMNIST/raw under --data-root")
 def load_fashion(options: DataOptions) -> Dataset:
-    from torchvision.datasets import FashionMNIST
-
+    from torchvision.datasets import FashionMNIST  # 1.5 s to import: see load_mnist
     if options.root is not None:
         split = _torchvision_split(FashionMNIST, options.root, options.download)
         if split is not None:

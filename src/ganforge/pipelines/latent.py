@@ -14,13 +14,12 @@ from torch import Tensor
 
 from ..errors import GanforgeError
 from ..fidelity import psnr, ssim
-from ..images import save_png
 from ..interpolation import REPORT_ALPHAS, interpolate
 from ..inversion import InversionResult, invert
 from ..io import atomic_write_bytes, make_folder
 from ..loading import OpenedGenerator
 from ..masks import MASK_KINDS, apply_mask, make_mask, mask_from_file
-from ..plots import image_grid, image_table, restart_curves, scatter_plot
+from ..plots import image_grid, image_table, restart_curves, save_png, scatter_plot
 from ..records import write_record
 from ..sampling import sample
 

@@ -1,7 +1,7 @@
 """Training: options (config.py), the shared run lifecycle (loop.py), GAN training (gan.py, with the
 step maths in step.py) and autoencoder training (ae.py)."""
 from .ae import train_ae
-from .config import AEConfig, TrainConfig, resolve, resolve_ae
+from ..config import AEConfig, TrainConfig, resolve, resolve_ae
 from .gan import build_gan, train
 from .step import GanParts, gan_step
 

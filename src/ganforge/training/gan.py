@@ -18,7 +18,7 @@ from ..checkpoint import save_generator
 from ..losses import get_loss
 from ..models import build_model
 from ..models.fast import speed_up
-from .config import TrainConfig, resolve
+from ..config import TrainConfig, resolve
 from .distributed import SINGLE, World, convert_sync_bn, wrap
 from .loop import Setting, run_training
 from .run_folder import RunFolder

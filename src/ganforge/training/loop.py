@@ -23,7 +23,7 @@ from ..data import DataOptions, Dataset, load_dataset
 from ..device import pick_device
 from ..errors import GanforgeError
 from ..records import write_record
-from .config import RunOptions
+from ..config import RunOptions
 from .distributed import World, barrier, env_world, finish, init as init_distributed, mean_over_ranks, \
     same_on_all_ranks
 from .run_folder import RunFolder, open_run

@@ -8,12 +8,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, TypeVar
 
-from ..data import DATASETS
-from ..device import DEVICE_CHOICES
-from ..errors import GanforgeError
-from ..losses import LOSSES
-from ..models import MODELS, require_model
-from ..records import read_record
+from .data import DATASETS
+from .device import DEVICE_CHOICES
+from .errors import GanforgeError
+from .losses import LOSSES
+from .models import MODELS, require_model
+from .records import read_record
 
 UNROLL_MODES = ("restore", "differentiable")
 LATENT_REGS = ("none", "moments")
