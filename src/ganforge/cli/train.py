@@ -41,8 +41,24 @@ def add_parser(sub) -> None:
     p.add_argument("--beta2", type=finite_float, help="Adam beta2 (default 0.999)")
     p.add_argument("--real-label", type=finite_float,
                    help="target for real images, one-sided label smoothing (default 1.0; CelebA 0.9)")
+    _run_options(p, out="runs/<time>-<dataset>-<G>-<D>-<loss>-k<k>")
+    p.add_argument("--vanish-threshold", type=finite_float,
+                   help="G gradient norm below which gradients count as vanishing (default 1e-3)")
+    p.add_argument("--vanish-patience", type=int_at_least(1),
+                   help="iterations in a row below the threshold before warning (default 100)")
+    p.add_argument("--sync-bn", action="store_true",
+                   help="under torchrun: BatchNorm statistics over the global batch of all processes")
+    p.add_argument("--compile", action="store_true", help="torch.compile G and D (worth it for long GPU runs)")
+    p.add_argument("--amp", choices=("bf16",), help="autocast the training step to bfloat16 (CUDA GPUs with bf16)")
+    p.add_argument("--channels-last", action=argparse.BooleanOptionalAction,
+                   help="channels-last memory format for image models (default: on for CPU and CUDA)")
+    p.set_defaults(func=cmd_train)
+
+
+def _run_options(p: argparse.ArgumentParser, *, out: str) -> None:
+    """The flags of ``RunOptions``, which every training command has."""
     p.add_argument("--seed", type=int, help="random seed (default 0)")
-    p.add_argument("-o", "--out", help="run folder (default runs/<time>-<dataset>-<G>-<D>-<loss>-k<k>)")
+    p.add_argument("-o", "--out", help=f"run folder (default {out})")
     p.add_argument("--resume", metavar="RUN", help="continue the run in folder RUN from its last checkpoint; "
                    "only -e, --device and logging options may change")
     p.add_argument("--device", help="auto (default), cpu, cuda, cuda:N or mps")
@@ -54,18 +70,7 @@ def add_parser(sub) -> None:
                    help="iterations between metric flushes to CSV and progress bar (default 50)")
     p.add_argument("--checkpoint-every", type=int_at_least(0),
                    help="also checkpoint every N iterations (default 0: at the end of each epoch)")
-    p.add_argument("--vanish-threshold", type=finite_float,
-                   help="G gradient norm below which gradients count as vanishing (default 1e-3)")
-    p.add_argument("--vanish-patience", type=int_at_least(1),
-                   help="iterations in a row below the threshold before warning (default 100)")
-    p.add_argument("--sync-bn", action="store_true",
-                   help="under torchrun: BatchNorm statistics over the global batch of all processes")
-    p.add_argument("--compile", action="store_true", help="torch.compile G and D (worth it for long GPU runs)")
-    p.add_argument("--amp", choices=("bf16",), help="autocast the training step to bfloat16 (CUDA GPUs with bf16)")
-    p.add_argument("--channels-last", action=argparse.BooleanOptionalAction,
-                   help="channels-last memory format for image models (default: on for CPU and CUDA)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=cmd_train)
 
 
 def resumed_config(cls, kind: str, args: argparse.Namespace):
@@ -95,10 +100,15 @@ def given_options(args: argparse.Namespace) -> dict:
 def cmd_train(args: argparse.Namespace) -> int:
     from ..training import train
 
+    return _train(train, TrainConfig, "gan-run", args)
+
+
+def _train(train, cls, kind: str, args: argparse.Namespace) -> int:
+    """Start a run with the options given, or continue the ``--resume`` run (a ``kind`` record)."""
     if getattr(args, "resume", None):
-        run = train(resumed_config(TrainConfig, "gan-run", args), resume=Path(args.resume))
+        run = train(resumed_config(cls, kind, args), resume=Path(args.resume))
     else:
-        run = train(TrainConfig(**given_options(args)))
+        run = train(cls(**given_options(args)))
     if is_main_process():
         print(f"outputs in {run}")
     return 0
@@ -120,28 +130,11 @@ def add_ae_parser(sub) -> None:
     p.add_argument("--factor-start", type=finite_float, help="z-term weight in epoch 1 (default 0.001)")
     p.add_argument("--factor-growth", type=finite_float, help="its growth per epoch (default 2)")
     p.add_argument("--factor-cap", type=finite_float, help="its maximum (default 2.048, reached in epoch 12)")
-    p.add_argument("--seed", type=int, help="random seed (default 0)")
-    p.add_argument("-o", "--out", help="run folder (default runs/<time>-ae-<dataset>-<reg>)")
-    p.add_argument("--resume", metavar="RUN", help="continue the run in folder RUN; only -e may change")
-    p.add_argument("--device", help="auto (default), cpu, cuda, cuda:N or mps")
-    p.add_argument("--data-root", help="folder holding the dataset")
-    p.add_argument("--download", action="store_true", help="download MNIST/Fashion-MNIST through torchvision")
-    p.add_argument("--image-size", type=int_at_least(16), help="CelebA image side (default 64)")
-    p.add_argument("--limit", type=int_at_least(1), help="train on the first N training images only")
-    p.add_argument("--log-every", type=int_at_least(1), help="iterations between metric flushes (default 50)")
-    p.add_argument("--checkpoint-every", type=int_at_least(0),
-                   help="also checkpoint every N iterations (default 0: at the end of each epoch)")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    _run_options(p, out="runs/<time>-ae-<dataset>-<reg>")
     p.set_defaults(func=cmd_train_ae)
 
 
 def cmd_train_ae(args: argparse.Namespace) -> int:
     from ..training import train_ae
 
-    if getattr(args, "resume", None):
-        run = train_ae(resumed_config(AEConfig, "ae-run", args), resume=Path(args.resume))
-    else:
-        run = train_ae(AEConfig(**given_options(args)))
-    if is_main_process():
-        print(f"outputs in {run}")
-    return 0
+    return _train(train_ae, AEConfig, "ae-run", args)
