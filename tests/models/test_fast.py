@@ -170,10 +170,11 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - start)
 def test_kept_memory_stops_each_steps_page_faults():
     """Ten training steps of a small MLP whose hidden activations take 32 MiB: by default glibc maps
     each large tensor afresh and every step faults them all in again (measured: 330,000 faults);
-    with the freed memory kept, steps after the first reuse it (measured: 1)."""
+    with the freed memory kept, steps after the first reuse it (measured: 1, and in one run of five
+    8,192, a single activation's pages, once: the heap grew once, not every step)."""
     pages = (1 << 25) // resource.getpagesize()  # one 32 MiB activation
     runs = {mode: subprocess.run([sys.executable, "-c", FAULTS, mode], capture_output=True, text=True, check=True)
             .stdout.split() for mode in ("default", "keep")}
     assert runs["keep"][0] == "True"
     assert int(runs["default"][1]) > 10 * pages  # more than one activation's pages per step
-    assert int(runs["keep"][1]) < pages // 10
+    assert int(runs["keep"][1]) < 2 * pages  # not once per step: at most one activation over ten steps

@@ -18,11 +18,11 @@ from tqdm.auto import tqdm
 
 from .. import plots
 from ..checkpoint import prefixed, save_checkpoint
+from ..config import AEConfig, resolve_ae
 from ..errors import GanforgeError
 from ..models import build_model
 from ..models.fast import speed_up
 from ..records import read_record, write_record
-from ..config import AEConfig, resolve_ae
 from .distributed import env_world
 from .loop import Setting, run_training
 from .run_folder import RunFolder

@@ -23,7 +23,6 @@ from ..data import DataOptions, Dataset, load_dataset
 from ..device import pick_device
 from ..errors import GanforgeError
 from ..records import write_record
-from ..config import RunOptions
 from .distributed import World, barrier, env_world, finish, init as init_distributed, mean_over_ranks, \
     same_on_all_ranks
 from .run_folder import RunFolder, open_run
@@ -60,21 +59,23 @@ class Task(Protocol):
     def close(self) -> None: ...
 
 
-def load_training_data(cfg: RunOptions, batch_size: int) -> Dataset:
-    """The dataset a training config names (fields dataset, data_root, download, image_size, seed, limit)."""
+def load_training_data(cfg: Any) -> Dataset:
+    """The dataset a training config names (fields dataset, data_root, download, image_size, seed, limit),
+    checked to hold at least one batch."""
     data = load_dataset(cfg.dataset, DataOptions(root=Path(cfg.data_root) if cfg.data_root else None,
                                                  download=cfg.download, image_size=cfg.image_size,
                                                  seed=cfg.seed)).limit(cfg.limit)
     say(f"data: {data.describe()}")
-    if len(data.train) < batch_size:
-        raise GanforgeError(f"-b {batch_size} is larger than the {len(data.train)} training items")
+    if len(data.train) < cfg.batch_size:
+        raise GanforgeError(f"-b {cfg.batch_size} is larger than the {len(data.train)} training items")
     return data
 
 
-def run_training(cfg: RunOptions, build: Callable[[Setting], Task], *, default_out: str,
+def run_training(cfg: Any, build: Callable[[Setting], Task], *, default_out: str,
                  resume: Optional[Path] = None) -> Path:
     """Train the task ``build`` makes, as the resolved ``cfg`` says (or continue the run in folder
-    ``resume``); returns the run folder. Rank 0 alone writes files under torchrun."""
+    ``resume``); returns the run folder. ``cfg`` is a resolved TrainConfig or AEConfig (RunOptions and
+    dataset, epochs, batch_size). Rank 0 alone writes files under torchrun."""
     # ---- where and on what: processes, device, run folder, seeds, data
     world = env_world()
     if cfg.batch_size % world.size:
@@ -84,7 +85,7 @@ def run_training(cfg: RunOptions, build: Callable[[Setting], Task], *, default_o
     run = open_run(cfg.out, resume is not None)
     torch.manual_seed(cfg.seed)
     data_rng = torch.Generator().manual_seed(cfg.seed + 1)
-    data = load_training_data(cfg, cfg.batch_size)
+    data = load_training_data(cfg)
     n_batches = len(data.train) // cfg.batch_size
 
     # ---- the task's models and optimisers; only now the folder: bad options or data leave none behind

@@ -1,0 +1,49 @@
+"""build_gan, the one place a trainable GAN is put together (training and the benchmarks call it),
+and the GAN task's vanishing-gradient watch."""
+import torch
+
+from ganforge.config import TrainConfig, resolve
+from ganforge.models import count_parameters
+from ganforge.models.fast import FoldConvTranspose2d
+from ganforge.training import build_gan
+from ganforge.training.gan import VanishingWatch
+
+CPU = torch.device("cpu")
+
+
+def test_image_gan_is_channels_last_with_fast_layers_and_fused_adam():
+    cfg = resolve(TrainConfig(generator="M4", discriminator="M5", device="cpu"))
+    gan = build_gan(cfg, (1, 28, 28), CPU)
+    assert gan.memory_format == torch.channels_last
+    conv = next(m for m in gan.G.modules() if isinstance(m, torch.nn.ConvTranspose2d) and m.out_channels == 1)
+    assert isinstance(conv, FoldConvTranspose2d)  # the 1-channel last layer, on the CPU
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+    assert (count_parameters(gan.G), count_parameters(gan.D)) == (458_369, 138_689)  # the models' own counts
+    for opt, lr in ((gan.opt_g, cfg.lr_g), (gan.opt_d, cfg.lr_d)):
+        assert opt.defaults["fused"] and opt.defaults["lr"] == lr and opt.defaults["betas"] == (0.5, 0.999)
+    assert gan.parts.G is gan.G and gan.parts.z_dim == 50 and not gan.parts.joint_d  # M5 has BatchNorm
+
+
+def test_toy_gan_keeps_the_default_layout_and_flags_override():
+    gan = build_gan(resolve(TrainConfig(dataset="ring", device="cpu")), (2,), CPU)
+    assert gan.memory_format == torch.contiguous_format
+    gan = build_gan(resolve(TrainConfig(channels_last=False, lr_g=1e-3, device="cpu")), (1, 28, 28), CPU)
+    assert gan.memory_format == torch.contiguous_format and gan.opt_g.defaults["lr"] == 1e-3
+
+
+def test_same_seed_same_initial_weights_g_drawn_first():
+    cfg = resolve(TrainConfig(device="cpu"))
+    torch.manual_seed(3)
+    a = build_gan(cfg, (1, 28, 28), CPU)
+    torch.manual_seed(3)
+    b = build_gan(cfg, (1, 28, 28), CPU)
+    assert all(torch.equal(x, y) for x, y in zip(a.G.state_dict().values(), b.G.state_dict().values()))
+    assert all(torch.equal(x, y) for x, y in zip(a.D.state_dict().values(), b.D.state_dict().values()))
+
+
+def test_vanishing_watch_counts_streaks():
+    w = VanishingWatch(1e-3, 3)
+    rows = [{"iteration": i, "g_grad_norm": g} for i, g in enumerate([1, 0, 0, 1, 0, 0, 0, 0], 1)]
+    assert w.update(rows[:4]) is None
+    message = w.update(rows[4:])
+    assert message and "since iteration 5" in message and w.warnings == [{"since_iteration": 5, "threshold": 1e-3}]
