@@ -8,7 +8,6 @@ would follow alone: the batch only shares the generator's forward and backward p
 from __future__ import annotations
 
 import math
-
 from dataclasses import dataclass
 from typing import Optional
 

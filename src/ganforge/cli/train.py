@@ -4,12 +4,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..config import LATENT_REGS, MOMENTS_OVER, UNROLL_MODES, AEConfig, TrainConfig, load_config
 from ..console import is_main_process
 from ..data import DATASETS
 from ..errors import GanforgeError
 from ..losses import LOSSES
 from ..models import MODELS
-from ..config import LATENT_REGS, MOMENTS_OVER, UNROLL_MODES, AEConfig, TrainConfig, load_config
 from .common import finite_float, int_at_least, registry_type
 
 # Options that may change when a run is resumed; everything else must stay as the run had it.

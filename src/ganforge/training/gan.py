@@ -15,10 +15,10 @@ from tqdm.auto import tqdm
 
 from .. import plots
 from ..checkpoint import save_generator
+from ..config import TrainConfig, resolve
 from ..losses import get_loss
 from ..models import build_model
 from ..models.fast import speed_up
-from ..config import TrainConfig, resolve
 from .distributed import SINGLE, World, convert_sync_bn, wrap
 from .loop import Setting, run_training
 from .run_folder import RunFolder

@@ -23,8 +23,8 @@ from ..data import DataOptions, Dataset, load_dataset
 from ..device import pick_device
 from ..errors import GanforgeError
 from ..records import write_record
-from .distributed import World, barrier, env_world, finish, init as init_distributed, mean_over_ranks, \
-    same_on_all_ranks
+from .distributed import World, barrier, env_world, finish, mean_over_ranks, same_on_all_ranks
+from .distributed import init as init_distributed
 from .run_folder import RunFolder, open_run
 from .state import Position, epoch_order, restore_state, save_state
 from .stats import MetricsLog, first_non_finite
