@@ -128,9 +128,6 @@ def cmd_restore(args) -> int:
     from ..pipelines.latent import restore_images
 
     gen, out = _open(args), _out(args, "restore")
-    h, w = gen.shape[-2:]
-    if not 1 <= args.square_size <= min(h, w):  # before the images are read
-        raise GanforgeError(f"--square-size must be between 1 and {min(h, w)}, got {args.square_size}")
     images, names = _picked(gen, args)
     masks = MASK_KINDS if args.masks == "all" else ["file"] if args.mask_file else [args.mask or "pepper"]
     record = restore_images(gen, images, names, _options(args), out, masks=masks, mask_file=args.mask_file,
