@@ -33,6 +33,7 @@ class RunOptions:
     limit: Optional[int] = None  # use only the first N training items
     log_every: int = 50  # iterations between host syncs (metrics are still per iteration)
     checkpoint_every: int = 0  # iterations; 0: once per epoch
+    time_limit: Optional[float] = None  # minutes of training after which the run stops as at an epoch end
     quiet: bool = False
 
     def to_dict(self) -> dict[str, Any]:
@@ -62,7 +63,7 @@ class TrainConfig(RunOptions):
     unroll_mode: str = "restore"
     g_steps: int = 1  # -gs
     d_steps: int = 1  # -ds
-    epochs: int = 10
+    epochs: Optional[int] = None  # None: 10, or until --time-limit when one is given
     batch_size: Optional[int] = None
     z_dim: Optional[int] = None  # None: the generator's default
     lr_g: Optional[float] = None
@@ -83,7 +84,7 @@ class TrainConfig(RunOptions):
 class AEConfig(RunOptions):
     dataset: str = "mnist"
     model: Optional[str] = None  # default: AE (28x28) or AE64
-    epochs: int = 20
+    epochs: Optional[int] = None  # None: 20, or until --time-limit when one is given
     batch_size: int = 64
     z_dim: int = 100
     lr: float = 1e-3
@@ -114,7 +115,7 @@ def resolve(cfg: TrainConfig) -> TrainConfig:
     _at_least("-k (unrolling steps)", cfg.unroll_steps, 0)
     _at_least("-gs (generator steps)", cfg.g_steps, 1)
     _at_least("-ds (discriminator steps)", cfg.d_steps, 1)
-    _at_least("-e (epochs)", cfg.epochs, 1)
+    _epochs_and_time(cfg, 10)
     _at_least("-b (batch size)", cfg.batch_size, 1)
     _at_least("-z (latent size)", cfg.z_dim, 1)
     _at_least("--log-every", cfg.log_every, 1)
@@ -152,7 +153,8 @@ def resolve_ae(cfg: AEConfig) -> AEConfig:
         raise GanforgeError(f"unknown --latent-reg {cfg.latent_reg!r}; valid: {', '.join(LATENT_REGS)}")
     if cfg.moments_over not in MOMENTS_OVER:
         raise GanforgeError(f"unknown --moments-over {cfg.moments_over!r}; valid: {', '.join(MOMENTS_OVER)}")
-    for name, low in (("epochs", 1), ("batch_size", 2), ("z_dim", 1), ("log_every", 1), ("checkpoint_every", 0),
+    _epochs_and_time(cfg, 20)
+    for name, low in (("batch_size", 2), ("z_dim", 1), ("log_every", 1), ("checkpoint_every", 0),
                       ("cdf_samples", 10)):
         if getattr(cfg, name) < low:
             raise GanforgeError(f"--{name.replace('_', '-')} must be >= {low}, got {getattr(cfg, name)}")
@@ -179,6 +181,16 @@ def load_config(cls: type[Config], root: Path, kind: str) -> Config:
         return cls(**{k: v for k, v in saved.items() if k in names})
     except TypeError as exc:
         raise GanforgeError(f"{path} is not a readable run configuration ({exc})") from None
+
+
+def _epochs_and_time(cfg: Any, default_epochs: int) -> None:
+    """Epochs default to ``default_epochs``, or to as many as fit in --time-limit when one is given."""
+    if cfg.time_limit is not None and not (math.isfinite(cfg.time_limit) and cfg.time_limit > 0):
+        raise GanforgeError(f"--time-limit must be a positive number of minutes, got {cfg.time_limit}")
+    if cfg.epochs is None and cfg.time_limit is None:
+        cfg.epochs = default_epochs
+    if cfg.epochs is not None:
+        _at_least("-e (epochs)", cfg.epochs, 1)
 
 
 def _check_device(name: str) -> None:

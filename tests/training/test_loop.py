@@ -1,4 +1,5 @@
 """The run lifecycle's guards: non-finite losses, vanishing-gradient warnings, unwritable output."""
+import json
 import os
 
 import pytest
@@ -112,3 +113,29 @@ def test_disk_filling_up_mid_run_keeps_the_last_checkpoint(tmp_path, monkeypatch
     assert not list((run / "checkpoints").glob(".*.tmp"))  # the failed write cleaned up after itself
     monkeypatch.undo()
     assert main(["train", "--resume", str(run), "-q"]) == 0
+
+
+def test_time_limit_stops_as_at_an_epoch_end_and_resume_continues_exactly(tmp_path):
+    args = RING + ["-e", "2", "--log-every", "3"]
+    assert main(args + ["-o", str(tmp_path / "whole")]) == 0
+    # a limit that has passed at the first flush: the run stops after iteration 3 of epoch 1
+    assert main(args + ["--time-limit", "1e-9", "-o", str(tmp_path / "cut")]) == 0
+    cut = tmp_path / "cut"
+    summary = json.loads((cut / "summary.json").read_text())
+    assert summary["stopped_by_time_limit"] and (summary["epochs"], summary["iterations"]) == (0, 3)
+    _, meta = load_checkpoint(cut / "checkpoints" / "last.safetensors")
+    assert meta["position"] == {"epoch": 0, "batch": 3, "iteration": 3}
+    for f in ("generator.safetensors", "samples/epoch_001.png", "loss.png"):
+        assert (cut / f).exists(), f
+    assert main(["train", "--resume", str(cut), "--time-limit", "100", "-q"]) == 0
+    assert not json.loads((cut / "summary.json").read_text())["stopped_by_time_limit"]
+    a, b = load_checkpoint(tmp_path / "whole" / "generator.safetensors")[0], load_checkpoint(cut / "generator.safetensors")[0]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert (tmp_path / "whole" / "metrics.csv").read_text() == (cut / "metrics.csv").read_text()
+
+
+def test_time_limit_without_epochs_trains_until_the_limit(tmp_path):
+    assert main(RING + ["--time-limit", "0.02", "-o", str(tmp_path / "run")]) == 0
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["stopped_by_time_limit"] and summary["seconds"] >= 1.2
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["epochs"] is None

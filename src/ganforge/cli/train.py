@@ -13,7 +13,7 @@ from ..models import MODELS
 from .common import finite_float, int_at_least, registry_type
 
 # Options that may change when a run is resumed; everything else must stay as the run had it.
-RESUMABLE = {"epochs", "device", "quiet", "log_every", "checkpoint_every", "vanish_threshold", "vanish_patience",
+RESUMABLE = {"epochs", "time_limit", "device", "quiet", "log_every", "checkpoint_every", "vanish_threshold", "vanish_patience",
              "compile", "amp", "channels_last"}
 
 
@@ -32,7 +32,8 @@ def add_parser(sub) -> None:
                    help="restore: the report's look-ahead-and-restore (default); differentiable: Metz et al.")
     p.add_argument("-gs", "--g-steps", type=int_at_least(1), help="generator steps per batch (default 1)")
     p.add_argument("-ds", "--d-steps", type=int_at_least(1), help="discriminator steps per batch (default 1)")
-    p.add_argument("-e", "--epochs", type=int_at_least(1), help="epochs (default 10)")
+    p.add_argument("-e", "--epochs", type=int_at_least(1),
+                   help="epochs (default 10; with --time-limit, as many as fit)")
     p.add_argument("-b", "--batch-size", type=int_at_least(1), help="batch size (default: 64 MNIST, 128 CelebA)")
     p.add_argument("-z", "--z-dim", type=int_at_least(1), help="latent size (default: the generator's)")
     p.add_argument("--lr-g", type=finite_float, help="generator learning rate (default 2e-4; CelebA 1e-4)")
@@ -60,7 +61,7 @@ def _run_options(p: argparse.ArgumentParser, *, out: str) -> None:
     p.add_argument("--seed", type=int, help="random seed (default 0)")
     p.add_argument("-o", "--out", help=f"run folder (default {out})")
     p.add_argument("--resume", metavar="RUN", help="continue the run in folder RUN from its last checkpoint; "
-                   "only -e, --device and logging options may change")
+                   "only -e, --time-limit, --device and logging options may change")
     p.add_argument("--device", help="auto (default), cpu, cuda, cuda:N or mps")
     p.add_argument("--data-root", help="folder holding the dataset (torchvision's layout, or images for celeb)")
     p.add_argument("--download", action="store_true", help="download MNIST/Fashion-MNIST through torchvision")
@@ -70,6 +71,9 @@ def _run_options(p: argparse.ArgumentParser, *, out: str) -> None:
                    help="iterations between metric flushes to CSV and progress bar (default 50)")
     p.add_argument("--checkpoint-every", type=int_at_least(0),
                    help="also checkpoint every N iterations (default 0: at the end of each epoch)")
+    p.add_argument("--time-limit", type=finite_float, metavar="MINUTES",
+                   help="stop after this much training time, writing checkpoint, generator, figures and summary "
+                   "as at an epoch end; --resume continues")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
 
@@ -84,7 +88,7 @@ def resumed_config(cls, kind: str, args: argparse.Namespace):
             raise GanforgeError(f"latent size -z {value} does not match the checkpoint in {root} (z = {cfg.z_dim})")
         if key not in RESUMABLE and getattr(cfg, key) != value:
             raise GanforgeError(f"--{key.replace('_', '-')} {value} differs from the run being resumed "
-                                f"({getattr(cfg, key)}); only -e, --device and logging options may change")
+                                f"({getattr(cfg, key)}); only -e, --time-limit, --device and logging options may change")
         setattr(cfg, key, value)
     cfg.out = str(root)
     return cfg
@@ -120,7 +124,8 @@ def add_ae_parser(sub) -> None:
                        "kurtosis] of z, [0, 1, 3]) to the image MSE.", argument_default=argparse.SUPPRESS)
     p.add_argument("--dataset", type=registry_type(DATASETS), help="dataset (default mnist)")
     p.add_argument("--model", type=registry_type(MODELS), help="AE (28x28, default) or AE64")
-    p.add_argument("-e", "--epochs", type=int_at_least(1), help="epochs (default 20)")
+    p.add_argument("-e", "--epochs", type=int_at_least(1),
+                   help="epochs (default 20; with --time-limit, as many as fit)")
     p.add_argument("-b", "--batch-size", type=int_at_least(2), help="batch size (default 64)")
     p.add_argument("-z", "--z-dim", type=int_at_least(1), help="latent size (default 100)")
     p.add_argument("--lr", type=finite_float, help="Adam learning rate (default 1e-3)")

@@ -7,6 +7,7 @@ checkpoints, per-epoch figures and the summary live here, once. A training comma
 """
 from __future__ import annotations
 
+import math
 import sys
 import time
 from dataclasses import dataclass
@@ -128,12 +129,14 @@ def run_training(cfg: Any, build: Callable[[Setting], Task], *, default_out: str
     progress = tqdm(total=n_batches, disable=cfg.quiet or not world.main, file=sys.stderr, dynamic_ncols=True,
                     leave=False)
     started, start_iter = time.perf_counter(), pos.iteration
+    deadline = started + 60 * cfg.time_limit if cfg.time_limit else math.inf
+    stopped_early = False
     try:
-        for epoch in range(pos.epoch, cfg.epochs):
+        for epoch in range(pos.epoch, cfg.epochs or sys.maxsize):
             order = epoch_order(len(task.train_x), cfg.seed, epoch).to(device)
             task.start_epoch(epoch)
             progress.reset(total=n_batches)
-            progress.set_description(f"epoch {epoch + 1}/{cfg.epochs}")
+            progress.set_description(f"epoch {epoch + 1}" + (f"/{cfg.epochs}" if cfg.epochs else ""))
             progress.update(pos.batch)
             for b in range(pos.batch, n_batches):
                 real = world.shard(task.train_x[order[b * cfg.batch_size:(b + 1) * cfg.batch_size]])
@@ -146,14 +149,23 @@ def run_training(cfg: Any, build: Callable[[Setting], Task], *, default_out: str
                 last_of_epoch = b + 1 == n_batches
                 if pos.iteration % cfg.log_every == 0 or last_of_epoch:
                     flush()
+                    # rank 0's clock decides, so that every rank stops after the same iteration
+                    stopped_early = bool(cfg.time_limit) and same_on_all_ranks(time.perf_counter() >= deadline, world)
+                    if stopped_early and not last_of_epoch:
+                        break
                 if cfg.checkpoint_every and pos.iteration % cfg.checkpoint_every == 0 and not last_of_epoch:
                     flush()
                     checkpoint()
-            # ---- end of an epoch: checkpoint, figures
-            pos.epoch, pos.batch = epoch + 1, 0
+            # ---- end of an epoch (or of the time limit): checkpoint, figures
+            if pos.batch == n_batches:
+                pos.epoch, pos.batch = epoch + 1, 0
             checkpoint()
             if world.main:
-                task.end_epoch(run, pos.epoch, log)
+                task.end_epoch(run, epoch + 1, log)
+            if stopped_early:
+                say(f"time limit of {cfg.time_limit:g} minutes reached in epoch {epoch + 1}; "
+                    f"--resume {run.root} continues")
+                break
     finally:
         progress.close()
 
@@ -167,7 +179,8 @@ def run_training(cfg: Any, build: Callable[[Setting], Task], *, default_out: str
     done_epochs = (pos.iteration - start_iter) / n_batches
     per_epoch = round(seconds / done_epochs, 2) if done_epochs else None
     write_record(run.summary, "run-summary", {"epochs": pos.epoch, "iterations": pos.iteration,
-                                              "seconds": round(seconds, 2), "seconds_per_epoch": per_epoch, **extra})
+                                              "seconds": round(seconds, 2), "seconds_per_epoch": per_epoch,
+                                              "stopped_by_time_limit": stopped_early, **extra})
     say(f"done: {pos.epoch} epochs, {pos.iteration} iterations" + (f", {per_epoch:.1f} s/epoch" if per_epoch else "")
         + "".join(f", {k.replace('_', ' ')} {v:.4g}" for k, v in extra.items() if isinstance(v, float)))
     finish(world)
