@@ -25,7 +25,9 @@ import fcntl
 import json
 import math
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Callable, Optional
@@ -41,6 +43,8 @@ from ganforge.evaluation.classifier import load_evaluator  # noqa: E402
 from ganforge.evaluation.metrics import evaluate_images, image_metrics, real_features  # noqa: E402
 from ganforge.evaluation.modes import STACKED_SAMPLES, TOY_SAMPLES, mode_histogram_metrics, stacked_modes, \
     toy_metrics  # noqa: E402
+from ganforge.loading import open_generator  # noqa: E402
+from ganforge.pipelines import evaluate  # noqa: E402
 from ganforge.sampling import sample  # noqa: E402
 from ganforge.training import TrainConfig, resolve  # noqa: E402
 from ganforge.training.distributed import SINGLE  # noqa: E402
@@ -108,7 +112,7 @@ def run_gan(task: GanTask, *, iterations: Optional[int] = None, cpu_minutes: Opt
         task.start_epoch(epoch)
         for b in range(len(x) // batch):
             with budget:
-                task.step(x[order[b * batch:(b + 1) * batch]])
+                task.step(x[order[b * batch:(b + 1) * batch]], it)
                 if ema is not None:
                     ema.update_parameters(task.gan.G)
             it += 1
@@ -305,8 +309,48 @@ def section_time(args) -> dict:
     return {"milestones": list(milestones), "seed": args.seed, "runs": out}
 
 
+# name -> (dataset, the train flags after `ganforge train`, what it is)
+COMMANDS = {
+    "mnist recipe": ("mnist", ["--dataset", "mnist"], "the MNIST recipe: `ganforge train --dataset mnist`"),
+    "mnist report": ("mnist", ["-g", "M1", "-d", "M3", "-b", "24", "-l", "non_saturated", "-k", "4", "-z", "50",
+                               "--dataset", "mnist"], "the report's recipe (its command line)"),
+    "ring recipe": ("ring", ["--dataset", "ring"], "the ring recipe: `ganforge train --dataset ring`"),
+    "grid recipe": ("grid", ["--dataset", "grid"], "the grid recipe: `ganforge train --dataset grid`"),
+}
+
+
+def staged(name: str, flags: list[str], stages: list[float], seed: int, work: Path) -> dict:
+    """``ganforge train FLAGS`` in a process of its own with default threads, stopped by --time-limit after
+    each cumulative budget in ``stages`` (minutes) and resumed, its generator evaluated at each stop."""
+    folder = work / f"{name.replace(' ', '-')}-seed{seed}"
+    done, at = 0.0, {}
+    for minutes in stages:
+        argv = (["train", *flags, "--seed", str(seed), "-o", str(folder)] if not done
+                else ["train", "--resume", str(folder)])
+        subprocess.run([sys.executable, "-m", "ganforge", *argv, "--time-limit", f"{minutes - done:g}", "-q"],
+                       check=True, stderr=subprocess.DEVNULL)
+        done = minutes
+        record = evaluate(open_generator(folder), folder / f"evaluation-{minutes:g}")
+        summary = json.loads((folder / "summary.json").read_text())
+        row = {k: v for k, v in record["results"][0].items() if k not in ("class_histogram", "counts")}
+        at[f"{minutes:g}"] = {"iterations": summary["iterations"], **row}
+        print(name, seed, minutes, {k: at[f"{minutes:g}"][k] for k in list(at[f"{minutes:g}"])[:6]}, flush=True)
+    return {"command": f"ganforge train {' '.join(flags)} --seed {seed} --time-limit {stages[-1]:g}", "at": at}
+
+
+def section_recipes(args) -> dict:
+    """Time to quality of the recipes and the report's recipe, through the command users run."""
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in args.commands:
+            dataset, flags, about = COMMANDS[name]
+            out[name] = {"about": about, "dataset": dataset,
+                         "seeds": [staged(name, flags, args.stages, seed, Path(tmp)) for seed in range(args.seeds)]}
+    return {"stages": args.stages, "runs": out}
+
+
 SECTIONS = {"losses": section_losses, "unroll": section_unroll, "stacked": section_stacked, "ae": section_ae,
-            "time": section_time}
+            "time": section_time, "recipes": section_recipes}
 
 
 # --------------------------------------------------------------------------- output
@@ -326,6 +370,49 @@ def merge(section: str, result: dict) -> dict:
     return everything
 
 
+GOALS = {"mnist": "FID <= 25, score >= 9.0, class KL <= 0.03, precision and recall >= 0.7 at 10 minutes",
+         "ring": "8/8 modes on 10 of 10 seeds, >= 96 % high quality, at 5 minutes",
+         "grid": ">= 24.8/25 modes over 5 seeds, >= 94 % high quality, at 10 minutes"}
+
+
+def recipes_markdown(r: dict) -> list[str]:
+    md = ["## Recipes: time to quality through `ganforge train --time-limit`", "",
+          f"`python benchmarks/quality.py --section recipes`: each command runs in a process of its own with "
+          f"torch's default threads on this 2-core machine, stopped by `--time-limit` after each cumulative budget "
+          f"of {r['stages']} minutes and resumed; its generator (the EMA weights where the run keeps them) is "
+          "evaluated by `ganforge evaluate`'s function at each stop.", ""]
+    for dataset in dict.fromkeys(run["dataset"] for run in r["runs"].values()):
+        runs = {name: run for name, run in r["runs"].items() if run["dataset"] == dataset}
+        md += [f"### {dataset}", "", f"Goal: {GOALS.get(dataset, 'reported')}.", ""]
+        if dataset in ("ring", "grid"):
+            md += ["Modes are counted as VEEGAN and PacGAN count them (a mode with at least one of 2,500 samples "
+                   "within 3 standard deviations); in brackets, ganforge's stricter count (at least 20 of them).", "",
+                   "| command | minutes | iterations (seed 0) | modes (mean, min over seeds) [at least 20 samples] | "
+                   "high quality (mean, min) | seeds |", "|---|---:|---:|---:|---:|---:|"]
+            for name, run in runs.items():
+                for minutes in run["seeds"][0]["at"]:
+                    rows = [s["at"][minutes] for s in run["seeds"]]
+                    modes, hq = [x["modes_with_any_sample"] for x in rows], [x["high_quality_share"] for x in rows]
+                    strict = statistics.mean(x["modes_covered"] for x in rows)
+                    md.append(f"| `{run['seeds'][0]['command'].replace(' --seed 0', '')}` | {minutes} | "
+                              f"{rows[0]['iterations']:,} | {statistics.mean(modes):.2f} / {rows[0]['modes_total']}, "
+                              f"{min(modes)} [{strict:.2f}] | {100 * statistics.mean(hq):.1f} %, "
+                              f"{100 * min(hq):.1f} % | {len(rows)} |")
+            for who, modes, hq in LITERATURE[dataset]:
+                md.append(f"| {who}, published | | | {modes} | {hq} | |")
+        else:
+            md += ["| command | minutes | iterations | FID (LeNet features) | classifier score | class KL to uniform "
+                   "| precision | recall |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+            for name, run in runs.items():
+                for minutes, m in run["seeds"][0]["at"].items():
+                    md.append(f"| `{run['seeds'][0]['command']}` | {minutes} | {m['iterations']:,} | "
+                              f"{m['lenet_fid']:.1f} | {m['classifier_score']:.2f} | {m['class_kl_to_uniform']:.3f} | "
+                              f"{m['precision']:.3f} | {m['recall']:.3f} |")
+            md.append("| the real test digits (the evaluator's ceiling) | | | 0 | 9.55 | | | |")
+        md.append("")
+    return md
+
+
 def markdown(q: dict) -> str:
     md = ["# Quality benchmark", "",
           "`python benchmarks/quality.py --section NAME`, one CPU thread per run, budgets in process CPU time "
@@ -333,6 +420,8 @@ def markdown(q: dict) -> str:
           "against the bundled sample's 2,000 test digits, the classifier score (the real test digits score "
           "about 9.5), and classes covered (at least 2 % of samples). Every number below was measured by the "
           "command named with it; nothing is copied from elsewhere except the literature rows, marked as such.", ""]
+    if "recipes" in q:
+        md += recipes_markdown(q["recipes"])
     if "time" in q:
         t = q["time"]
         md += ["## Time to quality (MNIST)", "",
@@ -414,6 +503,10 @@ def main() -> None:
     p.add_argument("--recipes", nargs="+", default=["report", "dcgan", "pytorch-gan"],
                    choices=[*RECIPES, "pytorch-gan"])
     p.add_argument("--ema", type=float, default=0.999, help="time: also evaluate an EMA of G (0: off)")
+    p.add_argument("--commands", nargs="+", default=["mnist recipe", "mnist report"], choices=list(COMMANDS),
+                   help="recipes: which command lines")
+    p.add_argument("--stages", type=float, nargs="+", default=[2.0, 5.0, 10.0],
+                   help="recipes: cumulative --time-limit budgets, minutes")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     if args.section:

@@ -19,6 +19,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 from torch import Tensor, nn
+from torch.nn.utils import parametrize
 
 from . import __version__
 from .errors import GanforgeError
@@ -110,5 +111,28 @@ def restore_optimizer(opt: torch.optim.Optimizer, tensors: dict[str, Tensor], gr
 # ---- generators for later commands (sample, invert, ...) ---------------------------------
 
 
-def save_generator(path: Path | str, G: nn.Module, meta: dict[str, Any]) -> None:
-    save_checkpoint(path, prefixed("G", G.state_dict()), {"kind": "generator", **meta})
+def plain_state_dict(module: nn.Module) -> dict[str, Tensor]:
+    """``module``'s state with parametrised weights (spectral norm) stored as the weights they make, so
+    that the registered model without the parametrisation loads it."""
+    state = module.state_dict()
+    for prefix, m in module.named_modules():
+        if not parametrize.is_parametrized(m):
+            continue
+        training = m.training
+        m.eval()  # no power iteration: reading the weight must not change it
+        with torch.no_grad():
+            for name in m.parametrizations:
+                inner = f"{prefix}.parametrizations.{name}." if prefix else f"parametrizations.{name}."
+                for key in [k for k in state if k.startswith(inner)]:
+                    del state[key]
+                state[f"{prefix}.{name}" if prefix else name] = getattr(m, name).detach().clone()
+        m.train(training)
+    return state
+
+
+def save_generator(path: Path | str, G: nn.Module, meta: dict[str, Any], *, ema: nn.Module | None = None) -> None:
+    """G's weights under "G.", and those of its moving average (a G too) under "G_ema." when given."""
+    tensors = prefixed("G", plain_state_dict(G))
+    if ema is not None:
+        tensors.update(prefixed("G_ema", plain_state_dict(ema)))
+    save_checkpoint(path, tensors, {"kind": "generator", "ema": ema is not None, **meta})

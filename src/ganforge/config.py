@@ -16,6 +16,8 @@ from .models import MODELS, require_model
 from .records import read_record
 
 UNROLL_MODES = ("restore", "differentiable")
+SPECTRAL_NORM = ("none", "d", "g", "both")
+AUGMENT_KINDS = ("translation", "cutout", "color")
 LATENT_REGS = ("none", "moments")
 MOMENTS_OVER = ("dims", "all")
 
@@ -39,18 +41,24 @@ class RunOptions:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
-# Per-dataset defaults for options the user leaves out. The CelebA learning rates and the 0.9
-# real label are what the report found necessary to avoid vanishing gradients there. MNIST's
-# pair is the DCGAN one because it was measured best per CPU-minute (docs/benchmarks/quality.md:
-# after 10 CPU-minutes FID 219 and all 10 classes, against 721 and 6 for the report's M1/M3 k=4).
-DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
-    "mnist": dict(generator="M4", discriminator="M5", lr_g=2e-4, lr_d=2e-4, real_label=1.0, batch_size=64),
-    "fashion": dict(generator="M1", discriminator="M3", lr_g=2e-4, lr_d=2e-4, real_label=1.0, batch_size=64),
-    "stacked-mnist": dict(generator="M4", discriminator="M5", lr_g=2e-4, lr_d=2e-4, real_label=1.0, batch_size=64),
-    "celeb": dict(generator="M11", discriminator="M12", lr_g=1e-4, lr_d=4e-4, real_label=0.9, batch_size=128),
-    "ring": dict(generator="toy-g", discriminator="toy-d", lr_g=1e-4, lr_d=1e-4, real_label=1.0, batch_size=512),
-    "grid": dict(generator="toy-g", discriminator="toy-d", lr_g=1e-4, lr_d=1e-4, real_label=1.0, batch_size=512),
+# The report's method: what a run gets for each option it leaves out when it names its models
+# (-g/-d) or asks for --recipe none. The CelebA learning rates and the 0.9 real label are what the
+# report found necessary there; the toys' batch and rate are the unrolled-GAN papers'.
+PLAIN: dict[str, Any] = dict(loss="non_saturated", lr_g=2e-4, lr_d=2e-4, beta1=0.5, beta2=0.999, real_label=1.0,
+                             batch_size=64, r1=0.0, r2=0.0, reg_every=16, spectral_norm="none", pack=1, ema=0.0,
+                             augment="none", augment_p=1.0)
+PLAIN_BY_DATASET: dict[str, dict[str, Any]] = {
+    "celeb": dict(lr_g=1e-4, lr_d=4e-4, real_label=0.9, batch_size=128),
+    "ring": dict(lr_g=1e-4, lr_d=1e-4, batch_size=512),
+    "grid": dict(lr_g=1e-4, lr_d=1e-4, batch_size=512),
 }
+MODELS_BY_DATASET = {"mnist": ("M4", "M5"), "fashion": ("M1", "M3"), "stacked-mnist": ("M4", "M5"),
+                     "celeb": ("M11", "M12"), "ring": ("toy-g", "toy-d"), "grid": ("toy-g", "toy-d")}
+
+# Recipes: per dataset, the settings measured best (README, "Recipes"; docs/benchmarks/quality.md).
+# `ganforge train --dataset X` runs X's recipe when it names no models; any option given on the
+# command line overrides the part of the recipe it names.
+RECIPES: dict[str, dict[str, Any]] = {name: {} for name in MODELS_BY_DATASET}
 
 
 @dataclass
@@ -58,7 +66,8 @@ class TrainConfig(RunOptions):
     dataset: str = "mnist"
     generator: Optional[str] = None  # None: the dataset's default
     discriminator: Optional[str] = None
-    loss: str = "non_saturated"
+    recipe: Optional[str] = None  # a dataset's recipe, or "none"; None: the dataset's, unless -g/-d are given
+    loss: Optional[str] = None
     unroll_steps: int = 0  # -k
     unroll_mode: str = "restore"
     g_steps: int = 1  # -gs
@@ -68,8 +77,8 @@ class TrainConfig(RunOptions):
     z_dim: Optional[int] = None  # None: the generator's default
     lr_g: Optional[float] = None
     lr_d: Optional[float] = None
-    beta1: float = 0.5
-    beta2: float = 0.999
+    beta1: Optional[float] = None
+    beta2: Optional[float] = None
     real_label: Optional[float] = None
     sample_count: int = 64
     vanish_threshold: float = 1e-3
@@ -78,6 +87,17 @@ class TrainConfig(RunOptions):
     compile: bool = False  # torch.compile G and D
     amp: Optional[str] = None  # "bf16": autocast the step to bfloat16
     channels_last: Optional[bool] = None  # None: on for image models on CPU and CUDA
+    # Options left at None take the recipe's value, or the report's method's (PLAIN).
+    r1: Optional[float] = None  # gamma of the R1 gradient penalty on real samples; 0: none
+    r2: Optional[float] = None  # gamma of the R2 gradient penalty on generated samples; 0: none
+    reg_every: Optional[int] = None  # lazy regularisation: the penalties every N iterations, scaled by N
+    spectral_norm: Optional[str] = None  # "d", "g", "both" or "none": spectral norm of the weight layers
+    pack: Optional[int] = None  # PacGAN: D judges this many samples at a time, concatenated along channels
+    augment: Optional[str] = None  # comma-separated kinds D's inputs go through (translation, cutout, color); "none"
+    augment_p: Optional[float] = None  # probability of each kind per sample (the start, with --ada-target)
+    ada_target: Optional[float] = None  # adapt p so that E[sign D(real)] stays near this (ADA: 0.6); None: fixed p
+    ema: Optional[float] = None  # half-life of the moving average of G's weights, thousands of images; 0: none
+    ema_rampup: Optional[float] = 0.05  # the half-life is at most this times the images seen; None: no warm-up
 
 
 @dataclass
@@ -100,11 +120,17 @@ def resolve(cfg: TrainConfig) -> TrainConfig:
     """Check every option and fill dataset- and model-dependent defaults; GanforgeError if bad."""
     cfg = dataclasses.replace(cfg)
     cfg.dataset = DATASETS.canonical(cfg.dataset)
-    cfg.loss = LOSSES.canonical(cfg.loss)
-    defaults = DATASET_DEFAULTS[cfg.dataset]
-    for key in ("generator", "discriminator", "lr_g", "lr_d", "real_label", "batch_size"):
+    if cfg.recipe is None:
+        cfg.recipe = "none" if cfg.generator or cfg.discriminator else cfg.dataset
+    if cfg.recipe != "none" and cfg.recipe not in RECIPES:
+        raise GanforgeError(f"unknown --recipe {cfg.recipe!r}; valid: {', '.join(RECIPES)}, none")
+    g, d = MODELS_BY_DATASET[cfg.dataset]
+    chosen = {"generator": g, "discriminator": d, **PLAIN, **PLAIN_BY_DATASET.get(cfg.dataset, {}),
+              **RECIPES.get(cfg.recipe, {})}
+    for key, value in chosen.items():
         if getattr(cfg, key) is None:
-            setattr(cfg, key, defaults[key])
+            setattr(cfg, key, value)
+    cfg.loss = LOSSES.canonical(cfg.loss)
     family = DATASETS.entry(cfg.dataset).meta["family"]
     cfg.generator = require_model(cfg.generator, role="G", family=family, dataset=cfg.dataset, flag="-g")
     cfg.discriminator = require_model(cfg.discriminator, role="D", family=family, dataset=cfg.dataset, flag="-d")
@@ -134,6 +160,27 @@ def resolve(cfg: TrainConfig) -> TrainConfig:
             raise GanforgeError(f"--{name} must be in [0, 1), got {getattr(cfg, name)}")
     if not 0 < cfg.real_label <= 1:
         raise GanforgeError(f"--real-label must be in (0, 1], got {cfg.real_label}")
+    for name in ("r1", "r2"):
+        if not (math.isfinite(getattr(cfg, name)) and getattr(cfg, name) >= 0):
+            raise GanforgeError(f"--{name} must be a penalty weight >= 0, got {getattr(cfg, name)}")
+    _at_least("--reg-every", cfg.reg_every, 1)
+    if cfg.spectral_norm not in SPECTRAL_NORM:
+        raise GanforgeError(f"unknown --spectral-norm {cfg.spectral_norm!r}; valid: {', '.join(SPECTRAL_NORM)}")
+    _at_least("--pack", cfg.pack, 1)
+    kinds = [k for k in cfg.augment.split(",") if k]
+    if cfg.augment != "none" and (not kinds or any(k not in AUGMENT_KINDS for k in kinds)):
+        raise GanforgeError(f"--augment takes none or comma-separated kinds of {', '.join(AUGMENT_KINDS)}, "
+                            f"got {cfg.augment!r}")
+    if not 0 <= cfg.augment_p <= 1:
+        raise GanforgeError(f"--augment-p must be in [0, 1], got {cfg.augment_p}")
+    if cfg.ada_target is not None and not 0 < cfg.ada_target < 1:
+        raise GanforgeError(f"--ada-target must be in (0, 1), got {cfg.ada_target}")
+    if cfg.batch_size % cfg.pack:
+        raise GanforgeError(f"-b {cfg.batch_size} must be divisible by --pack {cfg.pack} (D judges packs of samples)")
+    if not (math.isfinite(cfg.ema) and cfg.ema >= 0):
+        raise GanforgeError(f"--ema must be a half-life >= 0 (thousands of images), got {cfg.ema}")
+    if cfg.ema_rampup is not None and not (math.isfinite(cfg.ema_rampup) and cfg.ema_rampup > 0):
+        raise GanforgeError(f"--ema-rampup must be a positive number, got {cfg.ema_rampup}")
     if cfg.amp not in (None, "bf16"):
         raise GanforgeError(f"--amp must be bf16, got {cfg.amp!r}")
     _check_device(cfg.device)

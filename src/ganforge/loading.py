@@ -49,7 +49,10 @@ class _Decoder(nn.Module):
 
 
 def open_generator(spec: str | Path, *, model: Optional[str] = None, z_dim: Optional[int] = None,
-                   dataset: Optional[str] = None, device: str | torch.device = "cpu") -> OpenedGenerator:
+                   dataset: Optional[str] = None, device: str | torch.device = "cpu",
+                   raw: bool = False) -> OpenedGenerator:
+    """G from ``spec``, in eval mode with frozen parameters: the moving average of its weights when the
+    run kept one (``raw``: G's own weights instead)."""
     path = Path(spec)
     if path.is_dir():
         path = path / "generator.safetensors"
@@ -68,8 +71,13 @@ def open_generator(spec: str | Path, *, model: Optional[str] = None, z_dim: Opti
         if name not in MODELS:
             raise GanforgeError(f"{path} names an unknown model {name!r}")
         G = build_model(name, role="G", shape=shape, z_dim=zd)
-        load_weights(G, unprefixed("G", tensors), str(path))
-        opened = OpenedGenerator(G, zd, shape, MODELS.canonical(name), meta.get("dataset"), str(path), meta)
+        averaged = unprefixed("G_ema", tensors)
+        if "n_averaged" in averaged:  # a training checkpoint holds the whole AveragedModel
+            averaged = unprefixed("module", averaged)
+        weights = "raw" if raw or not averaged else "ema"
+        load_weights(G, averaged if weights == "ema" else unprefixed("G", tensors), str(path))
+        opened = OpenedGenerator(G, zd, shape, MODELS.canonical(name), meta.get("dataset"), str(path),
+                                 {**meta, "weights": weights})
     opened.G = speed_up(opened.G.to(device), device).eval().requires_grad_(False)
     opened.device = device
     return opened

@@ -148,7 +148,7 @@ def _training_run(record: Record) -> list[Item]:
         items += SECTIONS[record.kind](record)
         rows = record.get("results") or []
         if rows:
-            keys = ("lenet_fid", "classifier_score", "class_kl_to_uniform", "modes_covered", "high_quality_share",
+            keys = ("lenet_fid", "classifier_score", "class_kl_to_uniform", "modes_with_any_sample", "high_quality_share",
                     "kl_to_uniform")
             item.summary.update({k: rows[0][k] for k in keys if k in rows[0]})
     return items
@@ -182,7 +182,7 @@ def _mode_evaluation(record: Record) -> list[Item]:
     what = "Stacked MNIST modes" if record.kind == "stacked-mnist-evaluation" else "modes of a 2-D toy"
     item = Item(path, record.kind, f"{what}: evaluation of {record.get('generator', path.parent.name)}")
     rows = record.get("results") or []
-    keys = [k for k in ("modes_covered", "modes_total", "high_quality_share", "reverse_kl", "kl_to_uniform", "samples")
+    keys = [k for k in ("modes_with_any_sample", "modes_covered", "modes_total", "high_quality_share", "reverse_kl", "kl_to_uniform", "samples")
             if rows and k in rows[0]]
     item.body.append(table(["truncation ψ", *keys],
                            [["none" if record.get("truncation") is None else record["truncation"],

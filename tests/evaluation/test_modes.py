@@ -36,3 +36,13 @@ def test_real_stacked_mnist_covers_nearly_all_modes():
     # With a 98% per-digit evaluator, about 94% of real triples are read right.
     assert (modes == data.test_labels[:5000]).float().mean() > 0.9
     assert mode_histogram_metrics(modes, 1000)["modes_covered"] > 950
+
+
+def test_anchors_count_a_mode_with_one_sample_ganforge_with_a_share():
+    ring = load_dataset("ring")
+    centres, std = ring.extras["centres"], ring.extras["std"]
+    g = torch.Generator().manual_seed(1)
+    points = torch.cat([centres[0] + std * torch.randn(2490, 2, generator=g),  # one mode crowded
+                        centres[1] + 0.5 * std * torch.randn(10, 2, generator=g)])  # another with 10 of 2,500
+    m = toy_metrics(points, centres, std)
+    assert m["modes_with_any_sample"] == 2 and m["modes_covered"] == 1  # 10 < 0.8 % of 2,500

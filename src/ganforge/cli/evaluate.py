@@ -23,6 +23,8 @@ def add_parsers(sub) -> None:
     p.add_argument("--evaluator", help="evaluator weights (default: the one shipped for the dataset)")
     p.add_argument("--inception", metavar="WEIGHTS",
                    help="also Inception FID, from torchmetrics' FID Inception weights file at this path")
+    p.add_argument("--raw-weights", action="store_true",
+                   help="G's own weights, not the moving average of them that a run with --ema keeps")
     p.add_argument("--seed", type=int, default=0, help="random seed (0)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     p.add_argument("--data-root", help="folder holding the dataset, as for train")
@@ -51,7 +53,7 @@ def cmd_evaluate(args) -> int:
     from ..pipelines.evaluate import evaluate
 
     psis = parse_psis(args.truncation_sweep) if args.truncation_sweep else [args.truncation]
-    gen = open_generator(args.generator, device=pick_device(args.device))
+    gen = open_generator(args.generator, device=pick_device(args.device), raw=args.raw_weights)
     where = Path(args.generator)
     out = Path(args.out) if args.out else (where / "evaluation" if where.is_dir() else Path("runs") / "evaluation")
     record = evaluate(gen, out, n=args.n, truncations=psis, seed=args.seed,
@@ -71,7 +73,8 @@ def cmd_evaluate(args) -> int:
               f"KL to uniform {m['kl_to_uniform']:.3f}")
     else:
         m = rows[0]
-        print(f"{gen.dataset}: {m['modes_covered']} of {m['modes_total']} modes covered, "
+        print(f"{gen.dataset}: {m['modes_with_any_sample']} of {m['modes_total']} modes with a sample, "
+              f"{m['modes_covered']} with at least 0.8 % of them, "
               f"{m['high_quality_share']:.1%} high-quality samples, reverse KL {m['reverse_kl']:.3f}")
     print(f"outputs in {out}")
     return 0

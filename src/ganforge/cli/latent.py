@@ -62,6 +62,8 @@ def _generator_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", type=registry_type(MODELS), help="model name of a legacy .pt/.pkl state dict")
     p.add_argument("-z", "--z-dim", type=int_at_least(1), help="latent size of a legacy state dict")
     p.add_argument("--dataset", type=registry_type(DATASETS), help="dataset of a legacy state dict")
+    p.add_argument("--raw-weights", action="store_true",
+                   help="G's own weights, not the moving average of them that a run with --ema keeps")
     p.add_argument("--data-root", help="folder holding the dataset, as for train")
     p.add_argument("--seed", type=int, default=0, help="random seed (0)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
@@ -90,7 +92,7 @@ def _inversion_args(p: argparse.ArgumentParser) -> None:
 
 def _open(args):
     return open_generator(args.generator, model=args.model, z_dim=args.z_dim, dataset=args.dataset,
-                          device=pick_device(args.device))
+                          device=pick_device(args.device), raw=args.raw_weights)
 
 
 def _out(args, command: str) -> Path:

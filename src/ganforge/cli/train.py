@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..config import LATENT_REGS, MOMENTS_OVER, UNROLL_MODES, AEConfig, TrainConfig, load_config
+from ..config import LATENT_REGS, MOMENTS_OVER, RECIPES, SPECTRAL_NORM, UNROLL_MODES, AEConfig, TrainConfig, load_config
 from ..console import is_main_process
 from ..data import DATASETS
 from ..errors import GanforgeError
@@ -19,14 +19,18 @@ RESUMABLE = {"epochs", "time_limit", "device", "quiet", "log_every", "checkpoint
 
 def add_parser(sub) -> None:
     p = sub.add_parser("train", help="train a GAN (the report's ex2.py flags work as they are)",
-                       description="Train a GAN. Options left out take the dataset's defaults.",
+                       description="Train a GAN. Without -g/-d, options left out take the dataset's recipe (the "
+                       "settings measured best for it); with them, or with --recipe none, the report's method.",
                        argument_default=argparse.SUPPRESS)
     p.add_argument("--dataset", type=registry_type(DATASETS),
                    help=f"dataset, case-insensitive: {', '.join(DATASETS.names())} (default mnist)")
+    p.add_argument("--recipe", choices=[*RECIPES, "none"],
+                   help="whose recipe fills the options left out: a dataset's, or none (the report's method); "
+                   "default: the dataset's, unless -g or -d is given")
     p.add_argument("-g", "--generator", type=registry_type(MODELS), help="generator model (see `ganforge models`)")
     p.add_argument("-d", "--discriminator", type=registry_type(MODELS), help="discriminator model")
     p.add_argument("-l", "--loss", type=registry_type(LOSSES), help=f"loss: {', '.join(LOSSES.names())} "
-                   "(default non_saturated)")
+                   "(default: the recipe's, else non_saturated)")
     p.add_argument("-k", "--unroll-steps", type=int_at_least(0), help="unrolling steps k (default 0: off)")
     p.add_argument("--unroll-mode", choices=UNROLL_MODES,
                    help="restore: the report's look-ahead-and-restore (default); differentiable: Metz et al.")
@@ -34,19 +38,44 @@ def add_parser(sub) -> None:
     p.add_argument("-ds", "--d-steps", type=int_at_least(1), help="discriminator steps per batch (default 1)")
     p.add_argument("-e", "--epochs", type=int_at_least(1),
                    help="epochs (default 10; with --time-limit, as many as fit)")
-    p.add_argument("-b", "--batch-size", type=int_at_least(1), help="batch size (default: 64 MNIST, 128 CelebA)")
+    p.add_argument("-b", "--batch-size", type=int_at_least(1),
+                   help="batch size (default: the recipe's, else 64; CelebA 128, toys 512)")
     p.add_argument("-z", "--z-dim", type=int_at_least(1), help="latent size (default: the generator's)")
-    p.add_argument("--lr-g", type=finite_float, help="generator learning rate (default 2e-4; CelebA 1e-4)")
-    p.add_argument("--lr-d", type=finite_float, help="discriminator learning rate (default 2e-4; CelebA 4e-4)")
-    p.add_argument("--beta1", type=finite_float, help="Adam beta1 (default 0.5)")
-    p.add_argument("--beta2", type=finite_float, help="Adam beta2 (default 0.999)")
+    p.add_argument("--lr-g", type=finite_float,
+                   help="generator learning rate (default: the recipe's, else 2e-4; CelebA 1e-4, toys 1e-4)")
+    p.add_argument("--lr-d", type=finite_float,
+                   help="discriminator learning rate (default: the recipe's, else 2e-4; CelebA 4e-4, toys 1e-4)")
+    p.add_argument("--beta1", type=finite_float, help="Adam beta1 (default: the recipe's, else 0.5)")
+    p.add_argument("--beta2", type=finite_float, help="Adam beta2 (default: the recipe's, else 0.999)")
     p.add_argument("--real-label", type=finite_float,
-                   help="target for real images, one-sided label smoothing (default 1.0; CelebA 0.9)")
+                   help="target for real images, one-sided label smoothing (default: the recipe's, else 1.0; "
+                   "CelebA 0.9)")
     _run_options(p, out="runs/<time>-<dataset>-<G>-<D>-<loss>-k<k>")
     p.add_argument("--vanish-threshold", type=finite_float,
                    help="G gradient norm below which gradients count as vanishing (default 1e-3)")
     p.add_argument("--vanish-patience", type=int_at_least(1),
                    help="iterations in a row below the threshold before warning (default 100)")
+    p.add_argument("--r1", type=finite_float, metavar="GAMMA",
+                   help="R1 gradient penalty on real samples, gamma/2 * E|grad D(x)|^2 (default: the recipe's, else 0: none)")
+    p.add_argument("--r2", type=finite_float, metavar="GAMMA", help="R2: the same on generated samples (default: the recipe's, else 0)")
+    p.add_argument("--reg-every", type=int_at_least(1), metavar="N",
+                   help="lazy regularisation: the penalties every N iterations, scaled by N (default: the recipe's, else 16)")
+    p.add_argument("--spectral-norm", choices=SPECTRAL_NORM,
+                   help="spectral normalisation of every weight layer of D, G or both (default: the recipe's, else none)")
+    p.add_argument("--pack", type=int_at_least(1), metavar="M",
+                   help="PacGAN: D judges M samples at a time, concatenated along channels (default: the recipe's, else 1)")
+    p.add_argument("--augment", metavar="KINDS",
+                   help="differentiable augmentation of all D sees: none, or comma-separated translation, cutout, "
+                   "color (default: the recipe's, else none)")
+    p.add_argument("--augment-p", type=finite_float, metavar="P",
+                   help="probability of each augmentation per sample (default 1; the start value with --ada-target)")
+    p.add_argument("--ada-target", type=finite_float, metavar="R",
+                   help="adapt the probability so that E[sign D(real)] stays near R, as ADA does (0.6 there)")
+    p.add_argument("--ema", type=finite_float, metavar="KIMG",
+                   help="keep a moving average of G's weights with this half-life in thousands of images, used "
+                   "by sample grids and every later command (default: the recipe's, else 0: none)")
+    p.add_argument("--ema-rampup", type=finite_float, metavar="R",
+                   help="warm-up: the half-life is at most R times the images seen so far (default 0.05)")
     p.add_argument("--sync-bn", action="store_true",
                    help="under torchrun: BatchNorm statistics over the global batch of all processes")
     p.add_argument("--compile", action="store_true", help="torch.compile G and D (worth it for long GPU runs)")

@@ -51,8 +51,9 @@ def evaluate(gen: OpenedGenerator, out: Path, *, n: Optional[int] = None,
     else:
         kind, record = "image-evaluation", _images(gen, out, n or IMAGE_SAMPLES, psis, seed, evaluator, inception,
                                                    data_root)
-    write_record(make_folder(out) / METRICS_FILE, kind, {"generator": gen.source, "dataset": gen.dataset, **record})
-    return {"kind": kind, "generator": gen.source, "dataset": gen.dataset, **record}
+    record = {"generator": gen.source, "weights": gen.meta.get("weights", "raw"), "dataset": gen.dataset, **record}
+    write_record(make_folder(out) / METRICS_FILE, kind, record)
+    return {"kind": kind, **record}
 
 
 def _images(gen: OpenedGenerator, out: Path, n: int, psis: list[Optional[float]], seed: int,

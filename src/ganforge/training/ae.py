@@ -112,7 +112,7 @@ class AETask:
         self.ks_history = [r for r in self.ks_history if r["epoch"] <= epoch]  # a resumed run's, up to here
         self.model.train()
 
-    def step(self, real: Tensor) -> AEStats:
+    def step(self, real: Tensor, iteration: int) -> AEStats:
         return ae_step(self.model, self.opt, real, factor=self.factor, latent_reg=self.cfg.latent_reg,
                        moments_over=self.cfg.moments_over)
 

@@ -11,15 +11,19 @@ from typing import Any, Optional
 
 import torch
 from torch import Tensor, nn
+from torch.nn.utils.parametrizations import spectral_norm
 from tqdm.auto import tqdm
 
 from .. import plots
 from ..checkpoint import save_generator
 from ..config import TrainConfig, resolve
+from ..errors import GanforgeError
 from ..losses import get_loss
 from ..models import build_model
 from ..models.fast import speed_up
 from .distributed import SINGLE, World, convert_sync_bn, wrap
+from .augment import Augment, Augmented
+from .ema import EmaOfG
 from .loop import Setting, run_training
 from .run_folder import RunFolder
 from .state import Position
@@ -38,15 +42,50 @@ class Gan:
     opt_d: torch.optim.Optimizer
     parts: GanParts
     memory_format: torch.memory_format
+    augment: Optional[Augment] = None  # inside D (Augmented), when D's inputs are augmented
+
+
+class Packed(nn.Module):
+    """PacGAN's discriminator: D judges ``m`` samples at a time, (B, C, ...) -> (B/m, m*C, ...), so
+    it sees how varied a group is (Lin et al. 2018). Real and fake batches are packed separately."""
+
+    def __init__(self, D: nn.Module, m: int):
+        super().__init__()
+        self.d, self.m = D, m
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.d(x.reshape(len(x) // self.m, self.m * x.shape[1], *x.shape[2:]))  # (B/m,) logits
+
+
+def spectral_normalise(module: nn.Module) -> nn.Module:
+    """Every weight layer under torch's spectral-norm parametrisation (one power iteration per forward)."""
+    for layer in list(module.modules()):
+        if isinstance(layer, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
+            spectral_norm(layer)
+    return module
 
 
 def build_gan(cfg: TrainConfig, shape: tuple[int, ...], device: torch.device, world: World = SINGLE) -> Gan:
-    """Models, CPU fast layers, SyncBatchNorm, memory format, compilation, optimisers and DDP wrappers,
-    as the resolved ``cfg`` says, for data of ``shape``. The order is part of the recipe: the models'
-    initial weights come from the global RNG, G's first."""
+    """Models, CPU fast layers, spectral norm, packing, SyncBatchNorm, memory format, compilation,
+    optimisers and DDP wrappers, as the resolved ``cfg`` says, for data of ``shape``. The order is
+    part of the recipe: the models' initial weights come from the global RNG, G's first."""
+    if cfg.batch_size // world.size % cfg.pack:
+        raise GanforgeError(f"each of the {world.size} processes gets {cfg.batch_size // world.size} samples a "
+                            f"batch, which --pack {cfg.pack} does not divide")
     G = build_model(cfg.generator, role="G", shape=shape, z_dim=cfg.z_dim).to(device)
-    D = build_model(cfg.discriminator, role="D", shape=shape).to(device)
+    D = build_model(cfg.discriminator, role="D", shape=(cfg.pack * shape[0], *shape[1:])).to(device)
     G, D = speed_up(G, device), speed_up(D, device)
+    if cfg.spectral_norm in ("g", "both"):
+        G = spectral_normalise(G)
+    if cfg.spectral_norm in ("d", "both"):
+        D = spectral_normalise(D)
+    if cfg.pack > 1:
+        D = Packed(D, cfg.pack)
+    augment = None
+    if cfg.augment != "none":
+        augment = Augment(cfg.augment.split(","), p=cfg.augment_p, target=cfg.ada_target, batch=cfg.batch_size,
+                          world=world).to(device)
+        D = Augmented(D, augment)
     if cfg.sync_bn:
         G, D = convert_sync_bn(G, device), convert_sync_bn(D, device)
     memory = torch.channels_last if _channels_last(cfg, device, shape) else torch.contiguous_format
@@ -56,8 +95,8 @@ def build_gan(cfg: TrainConfig, shape: tuple[int, ...], device: torch.device, wo
     opt_g = adam(G.parameters(), cfg.lr_g, (cfg.beta1, cfg.beta2), device)
     opt_d = adam(D.parameters(), cfg.lr_d, (cfg.beta1, cfg.beta2), device)
     parts = GanParts(wrap(G, world, device), wrap(D, world, device), opt_g, opt_d, get_loss(cfg.loss), cfg.z_dim,
-                     cfg.real_label, world)
-    return Gan(G, D, opt_g, opt_d, parts, memory)
+                     cfg.real_label, world, r1=cfg.r1, r2=cfg.r2, reg_every=cfg.reg_every)
+    return Gan(G, D, opt_g, opt_d, parts, memory, augment)
 
 
 def _channels_last(cfg: TrainConfig, device: torch.device, shape: tuple[int, ...]) -> bool:
@@ -116,11 +155,14 @@ class GanTask:
     stats: type = GanStats
     modules: dict[str, nn.Module] = field(init=False)
     optimizers: dict[str, torch.optim.Optimizer] = field(init=False)
+    ema: Optional[EmaOfG] = None
     vanish: VanishingWatch = field(init=False)
     autocast: Any = field(init=False)
 
     def __post_init__(self) -> None:
         self.modules = {"G": self.gan.G, "D": self.gan.D}
+        if self.ema is not None:
+            self.modules["G_ema"] = self.ema.model
         self.optimizers = {"opt_g": self.gan.opt_g, "opt_d": self.gan.opt_d}
         self.vanish = VanishingWatch(self.cfg.vanish_threshold, self.cfg.vanish_patience)
         self.autocast = autocast(self.cfg, self.train_x.device)
@@ -133,10 +175,23 @@ class GanTask:
     def start_epoch(self, epoch: int) -> None:
         self.gan.G.train(), self.gan.D.train()
 
-    def step(self, real: Tensor) -> GanStats:
+    def step(self, real: Tensor, iteration: int) -> GanStats:
+        cfg = self.cfg
+        penalise = bool(cfg.r1 or cfg.r2) and iteration % cfg.reg_every == 0  # lazy regularisation
         with self.autocast:
-            return gan_step(self.gan.parts, real, d_steps=self.cfg.d_steps, g_steps=self.cfg.g_steps,
-                            unroll_steps=self.cfg.unroll_steps, unroll_mode=self.cfg.unroll_mode, draw=self.draw)
+            augment = self.gan.augment
+            stats = gan_step(self.gan.parts, real, d_steps=cfg.d_steps, g_steps=cfg.g_steps,
+                             unroll_steps=cfg.unroll_steps, unroll_mode=cfg.unroll_mode, draw=self.draw,
+                             penalise=penalise,
+                             observe=None if augment is None else lambda logits: augment.observe(logits, iteration))
+        if self.ema is not None:
+            self.ema.update(self.gan.G, (iteration + 1) * cfg.batch_size, cfg.batch_size)
+        return stats
+
+    @property
+    def shown_G(self) -> nn.Module:
+        """The G whose samples a run shows: the moving average when there is one."""
+        return self.ema.model.module if self.ema is not None else self.gan.G
 
     def after_flush(self, rows: list[dict[str, float]], progress: tqdm) -> None:
         if rows:
@@ -149,7 +204,7 @@ class GanTask:
 
     @torch.no_grad()
     def end_epoch(self, run: RunFolder, epoch: int, log: MetricsLog) -> None:
-        G, cfg = self.gan.G, self.cfg
+        G, cfg = self.shown_G, self.cfg
         G.eval()
         samples = G(self.fixed_z)
         G.train()
@@ -160,7 +215,8 @@ class GanTask:
                         title=f"{cfg.dataset}: {cfg.generator}/{cfg.discriminator}, {cfg.loss}, k={cfg.unroll_steps}")
 
     def finish(self, run: RunFolder, log: MetricsLog, pos: Position) -> dict[str, Any]:
-        save_generator(run.generator, self.gan.G, {**self.meta, "epochs": pos.epoch, "iterations": pos.iteration})
+        save_generator(run.generator, self.gan.G, {**self.meta, "epochs": pos.epoch, "iterations": pos.iteration},
+                       ema=None if self.ema is None else self.ema.model.module)
         return {"vanishing_warnings": self.vanish.warnings}
 
     def close(self) -> None:
@@ -175,7 +231,8 @@ def build_gan_task(s: Setting) -> GanTask:
     fixed_z = torch.randn(cfg.sample_count, cfg.z_dim, generator=torch.Generator().manual_seed(cfg.seed)).to(s.device)
     meta = {"generator": cfg.generator, "discriminator": cfg.discriminator, "z_dim": cfg.z_dim,
             "shape": list(s.data.shape), "dataset": cfg.dataset, "loss": cfg.loss}
-    return GanTask(cfg, gan, train_x, s.data_rng, fixed_z, s.data.extras.get("centres"), meta)
+    ema = EmaOfG(gan.G, half_life=cfg.ema * 1000, rampup=cfg.ema_rampup) if cfg.ema else None
+    return GanTask(cfg, gan, train_x, s.data_rng, fixed_z, s.data.extras.get("centres"), meta, ema=ema)
 
 
 def train(cfg: TrainConfig, *, resume: Optional[Path] = None) -> Path:

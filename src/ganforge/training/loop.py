@@ -53,7 +53,7 @@ class Task(Protocol):
     meta: dict[str, Any]  # checkpoint metadata: model names, z size, data shape, dataset
 
     def start_epoch(self, epoch: int) -> None: ...
-    def step(self, real: Tensor) -> NamedTuple: ...
+    def step(self, real: Tensor, iteration: int) -> NamedTuple: ...  # iteration: 0-based, over the whole run
     def after_flush(self, rows: list[dict[str, float]], progress: tqdm) -> None: ...
     def end_epoch(self, run: RunFolder, epoch: int, log: MetricsLog) -> None: ...
     def finish(self, run: RunFolder, log: MetricsLog, pos: Position) -> dict[str, Any]: ...
@@ -140,7 +140,7 @@ def run_training(cfg: Any, build: Callable[[Setting], Task], *, default_out: str
             progress.update(pos.batch)
             for b in range(pos.batch, n_batches):
                 real = world.shard(task.train_x[order[b * cfg.batch_size:(b + 1) * cfg.batch_size]])
-                stats = task.step(real)
+                stats = task.step(real, pos.iteration)
                 if world.enabled:
                     stats = type(stats)(*mean_over_ranks(torch.stack(stats), world).unbind())
                 pos.batch, pos.iteration = b + 1, pos.iteration + 1

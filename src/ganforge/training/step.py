@@ -40,6 +40,9 @@ class GanParts:
     z_dim: int
     real_label: float = 1.0
     world: World = SINGLE
+    r1: float = 0.0  # gamma of the R1 penalty on real samples (Mescheder et al. 2018); 0: none
+    r2: float = 0.0  # gamma of the R2 penalty on fake samples
+    reg_every: int = 1  # the penalties are applied every reg_every iterations, scaled by it (lazy)
     joint_d: bool = field(init=False)
     """Whether D scores real and fake batches in one pass: only when no layer of D mixes the
     samples of a batch (BatchNorm does), so one pass over both is the same as two."""
@@ -60,22 +63,38 @@ def adam(params, lr: float, betas: tuple[float, float], device: torch.device) ->
     return torch.optim.Adam(params, lr=lr, betas=betas, **fast)
 
 
-def d_step(parts: GanParts, real: Tensor, *, keep_fake: bool = False) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
+def gradient_penalty(logits: Tensor, inputs: Tensor) -> Tensor:
+    """E ||d logits / d inputs||^2 over the batch, differentiable (for R1 and R2)."""
+    grad, = torch.autograd.grad(logits.sum(), inputs, create_graph=True)
+    return grad.square().flatten(1).sum(1).mean()
+
+
+def d_step(parts: GanParts, real: Tensor, *, keep_fake: bool = False,
+           penalise: bool = False) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
     """One discriminator update; returns (d_loss, real_logits, fake_logits) detached, and with
-    ``keep_fake`` the fake batch still attached to G's graph, for the generator step to reuse."""
+    ``keep_fake`` the fake batch still attached to G's graph, for the generator step to reuse.
+    With ``penalise``, the loss also has reg_every * (r1/2 * R1 + r2/2 * R2): lazy regularisation,
+    the penalty of reg_every steps taken at once, as stylegan2 does."""
     z = parts.latents(len(real), real.device)
     if keep_fake:
         fake = parts.G(z)
     else:
         with torch.no_grad():
             fake = unwrap(parts.G)(z)
-    if parts.joint_d:  # one larger pass: better use of the matrix kernels, one DDP forward
-        real_logits, fake_logits = parts.D(torch.cat([real, fake.detach()])).split(len(real))
+    r1, r2 = (parts.r1, parts.r2) if penalise else (0.0, 0.0)
+    if parts.joint_d and not (r1 or r2):  # one larger pass: better use of the matrix kernels, one DDP forward
+        real_logits, fake_logits = parts.D(torch.cat([real, fake.detach()])).chunk(2)  # (B, ) each, or (B/pack,)
     else:
-        real_logits, fake_logits = parts.D(real), parts.D(fake.detach())
+        real_in, fake_in = real.detach().requires_grad_(bool(r1)), fake.detach().requires_grad_(bool(r2))
+        real_logits, fake_logits = parts.D(real_in), parts.D(fake_in)
     loss = parts.loss.d(real_logits, fake_logits, parts.real_label)
+    total = loss
+    if r1:
+        total = total + parts.reg_every * r1 / 2 * gradient_penalty(real_logits, real_in)
+    if r2:
+        total = total + parts.reg_every * r2 / 2 * gradient_penalty(fake_logits, fake_in)
     parts.opt_d.zero_grad(set_to_none=True)
-    loss.backward()
+    total.backward()
     parts.opt_d.step()
     return loss.detach(), real_logits.detach(), fake_logits.detach(), fake if keep_fake else None
 
@@ -182,15 +201,21 @@ def g_step_unrolled_differentiable(parts: GanParts, k: int, draw: Callable[[], T
 
 
 def gan_step(parts: GanParts, real: Tensor, *, d_steps: int = 1, g_steps: int = 1, unroll_steps: int = 0,
-             unroll_mode: str = "restore", draw: Callable[[], Tensor] | None = None) -> GanStats:
+             unroll_mode: str = "restore", draw: Callable[[], Tensor] | None = None,
+             penalise: bool = False, observe: Callable[[Tensor], None] | None = None) -> GanStats:
     """One batch of training. Returns its statistics as detached device tensors (no host sync here).
+    ``penalise``: the first D update of this batch carries the (lazy) R1/R2 penalties. ``observe``
+    is given D's logits on the real batch in its last update (adaptive augmentation reads them).
 
     Without unrolling, the first generator update reuses the last discriminator step's fake
     batch (as DCGAN's reference implementation does): G is unchanged in between, so this is
     the same update on the same distribution, with one generator forward pass fewer."""
     reuse = unroll_steps == 0
     for i in range(d_steps):
-        d_loss, real_logits, fake_logits, fake = d_step(parts, real, keep_fake=reuse and i == d_steps - 1)
+        d_loss, real_logits, fake_logits, fake = d_step(parts, real, keep_fake=reuse and i == d_steps - 1,
+                                                        penalise=penalise and i == 0)
+    if observe is not None:
+        observe(real_logits)
     for j in range(g_steps):
         if unroll_steps == 0:
             g_loss, g_norm = g_step(parts, len(real), real.device, fake if j == 0 else None)

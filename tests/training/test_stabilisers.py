@@ -1,0 +1,108 @@
+"""The stabilisers' maths on tiny models: R1/R2 penalties with lazy scaling, spectral normalisation,
+PacGAN packing."""
+import copy
+
+import pytest
+import torch
+
+from ganforge.checkpoint import plain_state_dict
+from ganforge.cli import main
+from ganforge.config import TrainConfig, resolve
+from ganforge.losses import get_loss
+from ganforge.models import build_model
+from ganforge.training import build_gan
+from ganforge.training.gan import Packed
+from ganforge.training.step import GanParts, d_step, gradient_penalty
+
+CPU = torch.device("cpu")
+
+
+def _parts(r1=0.0, r2=0.0, reg_every=1):
+    torch.manual_seed(0)
+    G = build_model("toy-g", role="G", shape=(2,), z_dim=4)
+    D = build_model("toy-d", role="D", shape=(2,))
+    return GanParts(G, D, torch.optim.SGD(G.parameters(), lr=1.0), torch.optim.SGD(D.parameters(), lr=1.0),
+                    get_loss("non_saturated"), 4, r1=r1, r2=r2, reg_every=reg_every)
+
+
+@pytest.mark.parametrize("r1,r2", [(10.0, 0.0), (0.0, 3.0), (2.0, 5.0)])
+def test_penalised_d_step_follows_the_gradient_of_loss_plus_lazy_penalty(r1, r2):
+    parts = _parts(r1, r2, reg_every=4)
+    D0 = copy.deepcopy(parts.D)
+    real = torch.randn(16, 2, generator=torch.Generator().manual_seed(1))
+    rng = torch.get_rng_state()
+    d_step(parts, real, penalise=True)
+    # the same update by hand: SGD with lr 1 moves each weight by minus its gradient
+    torch.set_rng_state(rng)
+    with torch.no_grad():
+        fake = parts.G(torch.randn(16, 4))
+    x_real, x_fake = real.clone().requires_grad_(True), fake.clone().requires_grad_(True)
+    real_logits, fake_logits = D0(x_real), D0(x_fake)
+    real_grad, = torch.autograd.grad(real_logits.sum(), x_real, create_graph=True)
+    fake_grad, = torch.autograd.grad(fake_logits.sum(), x_fake, create_graph=True)
+    total = (get_loss("non_saturated").d(real_logits, fake_logits, 1.0)
+             + 4 * r1 / 2 * (real_grad ** 2).sum(1).mean() + 4 * r2 / 2 * (fake_grad ** 2).sum(1).mean())
+    grads = torch.autograd.grad(total, list(D0.parameters()))
+    for before, after, g in zip(D0.parameters(), parts.D.parameters(), grads):
+        torch.testing.assert_close(before - after, g, rtol=1e-4, atol=1e-6)
+
+
+def test_without_penalise_the_step_is_the_plain_one():
+    a, b = _parts(r1=10.0), _parts()
+    real = torch.randn(16, 2, generator=torch.Generator().manual_seed(1))
+    for parts in (a, b):
+        torch.manual_seed(5)
+        d_step(parts, real)
+    assert all(torch.equal(p, q) for p, q in zip(a.D.parameters(), b.D.parameters()))
+
+
+def test_gradient_penalty_of_a_linear_critic_is_its_weight_norm_squared():
+    w = torch.tensor([3.0, 4.0])
+    x = torch.randn(10, 2, requires_grad=True)
+    assert float(gradient_penalty(x @ w, x)) == pytest.approx(25.0)
+
+
+def test_spectral_norm_holds_every_weight_layer_of_d_near_one():
+    gan = build_gan(resolve(TrainConfig(spectral_norm="d", device="cpu")), (1, 28, 28), CPU)
+    layers = [m for m in gan.D.modules() if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d))]
+    assert len(layers) == 3 and all(hasattr(m, "parametrizations") for m in layers)
+    assert not any(hasattr(m, "parametrizations") for m in gan.G.modules())
+    x = torch.randn(32, 1, 28, 28)
+    for _ in range(30):  # power iteration, one step per training forward
+        gan.D(x)
+    for layer in layers:
+        sigma = torch.linalg.matrix_norm(layer.weight.detach().flatten(1), ord=2)
+        assert float(sigma) == pytest.approx(1.0, abs=0.02)
+
+
+def test_a_spectrally_normalised_g_saves_as_the_plain_model():
+    gan = build_gan(resolve(TrainConfig(spectral_norm="both", device="cpu")), (1, 28, 28), CPU)
+    gan.G.eval()
+    plain = build_model("M4", role="G", shape=(1, 28, 28), z_dim=50)
+    plain.load_state_dict(plain_state_dict(gan.G))
+    plain.eval()
+    z = torch.randn(4, 50)
+    torch.testing.assert_close(plain(z), gan.G(z))
+
+
+def test_packed_d_judges_concatenated_groups():
+    torch.manual_seed(0)
+    inner = build_model("pac-d", role="D", shape=(6,))
+    packed = Packed(inner, 3)
+    x = torch.randn(12, 2)
+    logits = packed(x)
+    assert logits.shape == (4,)
+    torch.testing.assert_close(logits[1], inner(torch.cat([x[3], x[4], x[5]])[None])[0])
+    images = torch.randn(8, 1, 28, 28)
+    conv = Packed(build_model("M5", role="D", shape=(2, 28, 28)), 2).eval()  # BatchNorm from running statistics
+    assert conv(images).shape == (4,)
+    torch.testing.assert_close(conv(images)[0], conv.d(torch.cat([images[0], images[1]])[None])[0])
+
+
+def test_a_packed_toy_run_trains_and_refuses_a_batch_it_does_not_divide(tmp_path, run_cli, capsys):
+    args = ["train", "--dataset", "ring", "-g", "pac-g", "-d", "pac-d", "--pack", "4", "--limit", "1000", "-e", "1",
+            "-q", "--r1", "1", "--reg-every", "2", "--ema", "1"]
+    assert run_cli(args + ["-b", "100", "-o", str(tmp_path / "run")]) == 0
+    assert (tmp_path / "run" / "generator.safetensors").exists()
+    assert run_cli(args + ["-b", "102", "-o", str(tmp_path / "bad")]) == 2
+    assert "divisible by --pack 4" in capsys.readouterr().err
