@@ -48,7 +48,7 @@ def outputs(tmp_path_factory) -> dict[str, Path]:
 # what each kind's section must show (besides its data-kind)
 SHOWS = {
     "gan-run": ["GAN M2/M3 on mnist", "Samples over epochs", "FID (LeNet features)"],
-    "toy-run": ["GAN toy-g/toy-d on ring", "modes of a 2-D toy", "high_quality_share"],
+    "toy-run": ["GAN pac-g/pac-d on ring", "modes of a 2-D toy", "high_quality_share"],
     "ae-run": ["autoencoder AE on mnist", "Latent values against N(0, 1)", "KS to N(0, 1)"],
     "image-evaluation": ["FID (LeNet features)", "Class histogram", "classifier score"],
     "toy-evaluation": ["modes of a 2-D toy", "modes_covered", "reverse_kl"],

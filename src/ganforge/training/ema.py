@@ -2,8 +2,10 @@
 stylegan2-ada: after ``images`` training images, the half-life is min(``half_life``, ``rampup`` x
 images) images, so early on the average follows G closely and later smooths over ``half_life``.
 
-The average is torch's ``AveragedModel``; G's buffers (BatchNorm statistics) are copied, not
-averaged, as stylegan2-ada does.
+The average is torch's ``AveragedModel``. G's buffers (BatchNorm statistics) are copied, not
+averaged, as stylegan2-ada does; they belong to G's weights, not to the average's, so before the
+average makes samples ``refresh_batchnorm`` measures them again on the average itself, as SWA's
+``update_bn`` does.
 """
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from typing import Optional
 
 import torch
 from torch import Tensor, nn
-from torch.optim.swa_utils import AveragedModel
+from torch.optim.swa_utils import AveragedModel, update_bn
 
 
 def ema_beta(images: int, batch: int, half_life: float, rampup: Optional[float]) -> float:
@@ -30,6 +32,14 @@ class EmaOfG:
 
     def _blend(self, averaged: list[Tensor], current: list[Tensor], _count: Tensor) -> None:
         torch._foreach_lerp_(averaged, current, 1.0 - self.beta)
+
+    @torch.no_grad()
+    def refresh_batchnorm(self, z_dim: int, batch: int, device: torch.device, batches: int = 16) -> None:
+        """BatchNorm statistics of the average, from ``batches`` batches of latents of its own RNG (the
+        training's random streams are left alone). Training overwrites them at the next update."""
+        rng = torch.Generator().manual_seed(0)
+        latents = [torch.randn(batch, z_dim, generator=rng).to(device) for _ in range(batches)]
+        update_bn(latents, self.model.module)
 
     def update(self, G: nn.Module, images: int, batch: int) -> None:
         """Blend G in, ``images`` being the training images seen once this batch is counted."""

@@ -188,10 +188,13 @@ class GanTask:
             self.ema.update(self.gan.G, (iteration + 1) * cfg.batch_size, cfg.batch_size)
         return stats
 
-    @property
     def shown_G(self) -> nn.Module:
-        """The G whose samples a run shows: the moving average when there is one."""
-        return self.ema.model.module if self.ema is not None else self.gan.G
+        """The G whose samples a run shows: the moving average (its BatchNorm statistics measured on it)
+        when there is one."""
+        if self.ema is None:
+            return self.gan.G
+        self.ema.refresh_batchnorm(self.cfg.z_dim, self.cfg.batch_size, self.train_x.device)
+        return self.ema.model.module
 
     def after_flush(self, rows: list[dict[str, float]], progress: tqdm) -> None:
         if rows:
@@ -204,7 +207,7 @@ class GanTask:
 
     @torch.no_grad()
     def end_epoch(self, run: RunFolder, epoch: int, log: MetricsLog) -> None:
-        G, cfg = self.shown_G, self.cfg
+        G, cfg = self.shown_G(), self.cfg
         G.eval()
         samples = G(self.fixed_z)
         G.train()
@@ -216,7 +219,7 @@ class GanTask:
 
     def finish(self, run: RunFolder, log: MetricsLog, pos: Position) -> dict[str, Any]:
         save_generator(run.generator, self.gan.G, {**self.meta, "epochs": pos.epoch, "iterations": pos.iteration},
-                       ema=None if self.ema is None else self.ema.model.module)
+                       ema=None if self.ema is None else self.shown_G())
         return {"vanishing_warnings": self.vanish.warnings}
 
     def close(self) -> None:
