@@ -314,6 +314,8 @@ COMMANDS = {
     "mnist recipe": ("mnist", ["--dataset", "mnist"], "the MNIST recipe: `ganforge train --dataset mnist`"),
     "mnist report": ("mnist", ["-g", "M1", "-d", "M3", "-b", "24", "-l", "non_saturated", "-k", "4", "-z", "50",
                                "--dataset", "mnist"], "the report's recipe (its command line)"),
+    "mnist plain": ("mnist", ["--dataset", "mnist", "--recipe", "none"],
+                    "the previous default: M4/M5 at Adam 2e-4, nothing else"),
     "ring recipe": ("ring", ["--dataset", "ring"], "the ring recipe: `ganforge train --dataset ring`"),
     "grid recipe": ("grid", ["--dataset", "grid"], "the grid recipe: `ganforge train --dataset grid`"),
 }

@@ -23,6 +23,7 @@ a float32 matmul peak measured in the same turns. On CUDA the script also measur
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing as mp
 import statistics
 import sys
@@ -36,13 +37,15 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine, write  # noqa: E402
+from common import DOCS, machine, write  # noqa: E402
 
 from ganforge.data import load_dataset  # noqa: E402
 from ganforge.models import build_model  # noqa: E402
 from ganforge.models.fast import keep_freed_memory  # noqa: E402
 from ganforge.training import TrainConfig, build_gan, gan_step, resolve  # noqa: E402
-from ganforge.training.gan import autocast  # noqa: E402
+from ganforge.training.distributed import SINGLE  # noqa: E402
+from ganforge.training.gan import autocast, build_gan_task  # noqa: E402
+from ganforge.training.loop import Setting  # noqa: E402
 from ganforge.training.state import epoch_order  # noqa: E402
 
 PAIRS = (("M1", "M3"), ("M4", "M5"))
@@ -162,6 +165,50 @@ def ganforge_step(g: str, d: str, batch: int, device: torch.device, *, amp: bool
             state["stats"].clear()
 
     return step
+
+
+# What the recipes add to a step; the "without stabilisers" variant sets them off.
+STABILISERS_OFF = dict(ema=0.0, pack=1, augment="none", r1=0.0, r2=0.0, spectral_norm="none")
+
+
+def task_step(dataset: str, device: torch.device, **options):
+    """One iteration of ``ganforge train --dataset DATASET`` with ``options``: the trainer's own task
+    (build_gan_task) and its step, with the moving average, penalties and augmentation it applies."""
+    torch.manual_seed(0)
+    cfg = resolve(TrainConfig(dataset=dataset, device=device.type, **options))
+    task = build_gan_task(Setting(cfg, load_dataset(dataset), device, SINGLE, torch.Generator().manual_seed(1)))
+    x, batch = task.train_x, cfg.batch_size
+    state = {"order": epoch_order(len(x), 0, 0).to(device), "i": 0, "stats": []}
+
+    def step() -> None:
+        b = state["i"] % (len(x) // batch)
+        state["stats"].append(task.step(x[state["order"][b * batch:(b + 1) * batch]], state["i"]))
+        state["i"] += 1
+        if len(state["stats"]) == 50:  # the loop's host sync: once per 50 steps
+            torch.stack([t for s in state["stats"] for t in s]).tolist()
+            state["stats"].clear()
+
+    return step
+
+
+def recipe_turns(dataset: str) -> dict:
+    device = torch.device("cpu")
+    return {"recipe": task_step(dataset, device), "without stabilisers": task_step(dataset, device, **STABILISERS_OFF)}
+
+
+def recipe_table(args) -> list[dict]:
+    """Per recipe: its step against the same models and batch with the stabilisers off, taking turns."""
+    rows = []
+    for dataset in ("mnist", "ring"):
+        worker = Worker(recipe_turns, (dataset,), keep_memory=True)
+        t = interleaved(worker.turns(), {"recipe": 20, "without stabilisers": 20}, args.rounds)
+        worker.close()
+        ratios = [r / p for r, p in zip(t["recipe"], t["without stabilisers"])]
+        rows.append({"recipe": dataset, "cost_ratio": statistics.median(ratios), "ratio_per_round": ratios,
+                     "recipe_ms": 1000 * statistics.median(t["recipe"]),
+                     "plain_ms": 1000 * statistics.median(t["without stabilisers"])})
+        print(rows[-1], flush=True)
+    return rows
 
 
 def reference_step(g: str, d: str, batch: int, device: torch.device, root: Path):
@@ -344,6 +391,19 @@ def spread(values: list[float]) -> str:
     return f"{q1:.2f}-{q3:.2f}"
 
 
+def recipes_markdown(r: dict) -> list[str]:
+    md = ["## What the recipes cost", "",
+          "`python benchmarks/throughput.py --recipes`: one iteration of `ganforge train --dataset X` (the "
+          "trainer's own task and step, its host sync every 50 steps) against the same models and batch with the "
+          f"stabilisers off (no moving average, packing, penalties or augmentation); turns of 20 steps, "
+          f"{r['rounds']} rounds, the median of the ratios within a round. Goal: at most 1.3x.", "",
+          "| recipe | ms per step | without stabilisers | cost (middle half of rounds) |", "|---|---:|---:|---:|"]
+    for row in r["rows"]:
+        md.append(f"| {row['recipe']} | {row['recipe_ms']:.1f} | {row['plain_ms']:.1f} | "
+                  f"{row['cost_ratio']:.2f}x ({spread(row['ratio_per_round'])}) |")
+    return md + [""]
+
+
 def markdown(results: dict) -> str:
     cpu = results["cpu"]
     peaks = [p for r in cpu["rows"] for p in r["matmul_peak_gflops"]]
@@ -414,6 +474,8 @@ def markdown(results: dict) -> str:
         md += ["## CUDA", "", results.get("cuda_note", "No GPU was available to the run that wrote this page; "
                "`python benchmarks/throughput.py` on a CUDA machine adds batch 256 and 2048 with and without bf16 "
                "and torch.compile."), ""]
+    if "recipes" in results:
+        md += recipes_markdown(results["recipes"])
     return "\n".join(md) + "\n"
 
 
@@ -424,10 +486,17 @@ def main() -> None:
     p.add_argument("--images", type=int, default=4096, help="images per CUDA measurement")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--cpu-only", action="store_true")
+    p.add_argument("--recipes", action="store_true",
+                   help="only the recipes' cost table, added to the last run's results")
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     keep_freed_memory()  # as ``ganforge`` does at start; the reference's worker process goes without
+    if args.recipes:
+        results = json.loads((DOCS / "throughput.json").read_text())
+        results["recipes"] = {"rounds": args.rounds, "machine": machine(), "rows": recipe_table(args)}
+        write("throughput", results, markdown(results))
+        return
     with tempfile.TemporaryDirectory() as tmp:
         args.root = mnist_folder(Path(tmp))
         results = {"machine": machine(), "rounds": args.rounds, "turn_images": args.turn_images, "cpu": cpu_table(args, torch.device("cpu"), args.root)}

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Set up ganforge and train its main job on the bundled MNIST sample: the MNIST defaults
-# (DCGAN pair M4/M5, non-saturated loss, batch 64, Adam 2e-4), chosen by measurement; see the README.
+# Set up ganforge and train its main job on the bundled MNIST sample: the MNIST recipe
+# (DCGAN pair M4/M5, non-saturated loss, batch 64, Adam 1e-3, a moving average of G), chosen by
+# measurement; see the README's "Recipes".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m venv .venv

@@ -53,7 +53,9 @@ def test_smoke_suite_runs_every_experiment_of_the_report(suite):
     assert "no CelebA data" in page  # skipped, with its reason, where CelebA is absent
     record = read_record(suite / "reproduce.json", expect=("reproduction",))
     statuses = {e["folder"]: e["status"] for e in record["experiments"]}
-    assert statuses["gan-celeb"] == "skipped" and sum(s == "done" for s in statuses.values()) == 12
+    assert statuses["gan-celeb"] == "skipped" and sum(s == "done" for s in statuses.values()) == 17
+    for folder in ("gan-cross_entropy-k4", "gan-mse-k4", "gan-non_saturated-k0", "gan-recipe"):  # every GAN evaluated
+        assert read_record(suite / folder / "evaluation" / "metrics.json").kind == "image-evaluation"
     assert page.count('<section data-kind="reproduction">') == 1
     for name in ("restoration", "interpolation", "Latent values against N(0, 1)", "GAN runs side by side",
                  "truncation", "pepper", "crosswalk", "square"):

@@ -6,7 +6,6 @@ import pytest
 import torch
 
 from ganforge.checkpoint import plain_state_dict
-from ganforge.cli import main
 from ganforge.config import TrainConfig, resolve
 from ganforge.losses import get_loss
 from ganforge.models import build_model

@@ -16,7 +16,7 @@ def add_parsers(sub) -> None:
 
     p = sub.add_parser("reproduce", help="run the report's whole experiment suite and build its report")
     p.add_argument("--scale", choices=SCALE_NAMES, default="smoke",
-                   help="smoke: minutes, tiny runs (default); cpu: under an hour on a laptop CPU; full: the "
+                   help="smoke: minutes, tiny runs (default); cpu: about 50 minutes on a 2-core CPU; full: the "
                    "report's own epochs")
     p.add_argument("-o", "--out", required=True, help="folder for all runs and report.html (must be new or empty)")
     p.add_argument("--data-root", help="folder holding CelebA (torchvision's layout or a folder of images)")
