@@ -379,9 +379,9 @@ GOALS = {"mnist": "FID <= 25, score >= 9.0, class KL <= 0.03, precision and reca
 
 def recipes_markdown(r: dict) -> list[str]:
     md = ["## Recipes: time to quality through `ganforge train --time-limit`", "",
-          f"`python benchmarks/quality.py --section recipes`: each command runs in a process of its own with "
-          f"torch's default threads on this 2-core machine, stopped by `--time-limit` after each cumulative budget "
-          f"of {r['stages']} minutes and resumed; its generator (the EMA weights where the run keeps them) is "
+          "`python benchmarks/quality.py --section recipes`: each command runs in a process of its own with "
+          "torch's default threads on this 2-core machine, stopped by `--time-limit` after each cumulative budget "
+          "in the minutes column and resumed; its generator (the EMA weights where the run keeps them) is "
           "evaluated by `ganforge evaluate`'s function at each stop.", ""]
     for dataset in dict.fromkeys(run["dataset"] for run in r["runs"].values()):
         runs = {name: run for name, run in r["runs"].items() if run["dataset"] == dataset}
@@ -402,6 +402,15 @@ def recipes_markdown(r: dict) -> list[str]:
                               f"{100 * min(hq):.1f} % | {len(rows)} |")
             for who, modes, hq in LITERATURE[dataset]:
                 md.append(f"| {who}, published | | | {modes} | {hq} | |")
+            recipe = runs.get(f"{dataset} recipe")
+            if recipe:
+                rows = [seed["at"][list(seed["at"])[-1]] for seed in recipe["seeds"]]
+                hq = statistics.mean(x["high_quality_share"] for x in rows)
+                full = min(x["modes_with_any_sample"] for x in rows) == rows[0]["modes_total"]
+                met = full and hq >= (0.96 if dataset == "ring" else 0.94) and len(rows) >= 5
+                md += ["", f"Goal {'met' if met else 'not met'}: {len(rows)} seeds, all modes on "
+                       f"{sum(x['modes_with_any_sample'] == x['modes_total'] for x in rows)}, {100 * hq:.1f} % high "
+                       "quality on average."]
         else:
             md += ["| command | minutes | iterations | FID (LeNet features) | classifier score | class KL to uniform "
                    "| precision | recall |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
@@ -411,6 +420,14 @@ def recipes_markdown(r: dict) -> list[str]:
                               f"{m['lenet_fid']:.1f} | {m['classifier_score']:.2f} | {m['class_kl_to_uniform']:.3f} | "
                               f"{m['precision']:.3f} | {m['recall']:.3f} |")
             md.append("| the real test digits (the evaluator's ceiling) | | | 0 | 9.55 | | | |")
+            recipe = runs.get(f"{dataset} recipe")
+            if recipe:
+                m = recipe["seeds"][0]["at"][list(recipe["seeds"][0]["at"])[-1]]
+                met = (m["lenet_fid"] <= 25 and m["classifier_score"] >= 9 and m["class_kl_to_uniform"] <= 0.03
+                       and m["precision"] >= 0.7 and m["recall"] >= 0.7)
+                md += ["", f"Goal {'met' if met else 'not met'} by the recipe: FID {m['lenet_fid']:.1f}, score "
+                       f"{m['classifier_score']:.2f}, class KL {m['class_kl_to_uniform']:.3f}, precision "
+                       f"{m['precision']:.3f}, recall {m['recall']:.3f}."]
         md.append("")
     return md
 

@@ -75,7 +75,9 @@ VALUE = st.one_of(WEIRD, st.integers(-3, 9).map(str), st.floats(allow_nan=True, 
 
 TRAIN_FLAGS = ["-b", "-e", "-k", "-z", "--lr-g", "--lr-d", "--beta1", "--beta2", "--real-label", "--image-size",
                "--log-every", "--checkpoint-every", "--dataset", "-g", "-d", "-l", "--device", "--amp",
-               "--unroll-mode", "-gs", "-ds", "--seed", "--limit", "--vanish-threshold", "--vanish-patience"]
+               "--unroll-mode", "-gs", "-ds", "--seed", "--limit", "--vanish-threshold", "--vanish-patience",
+               "--recipe", "--r1", "--r2", "--reg-every", "--spectral-norm", "--pack", "--augment", "--augment-p",
+               "--ada-target", "--ema", "--ema-rampup", "--time-limit"]
 LATENT_FLAGS = {
     "sample": ["-n", "--truncation", "--seed", "--device", "-z", "--model", "--dataset"],
     "invert": ["-n", "-i", "-s", "--lr", "--prior", "--prune-after", "--indices", "--optimizer", "--seed"],

@@ -107,7 +107,8 @@ def _training_run(record: Record) -> list[Item]:
     path, config, is_ae = record.path.parent, record.data, record.kind == "ae-run"
     summary = _optional(path / "summary.json", "run-summary")
     if is_ae:
-        title = f"autoencoder {config.get('model')} on {config.get('dataset')}, latent regulariser {config.get('latent_reg')}"
+        title = (f"autoencoder {config.get('model')} on {config.get('dataset')}, "
+                 f"latent regulariser {config.get('latent_reg')}")
     else:
         title = (f"GAN {config.get('generator')}/{config.get('discriminator')} on {config.get('dataset')}, "
                  f"{config.get('loss')}, k={config.get('unroll_steps')}")
@@ -148,7 +149,8 @@ def _training_run(record: Record) -> list[Item]:
         items += SECTIONS[record.kind](record)
         rows = record.get("results") or []
         if rows:
-            keys = ("lenet_fid", "classifier_score", "class_kl_to_uniform", "modes_with_any_sample", "high_quality_share",
+            keys = ("lenet_fid", "classifier_score", "class_kl_to_uniform", "modes_with_any_sample",
+                    "high_quality_share",
                     "kl_to_uniform")
             item.summary.update({k: rows[0][k] for k in keys if k in rows[0]})
     return items
@@ -182,7 +184,8 @@ def _mode_evaluation(record: Record) -> list[Item]:
     what = "Stacked MNIST modes" if record.kind == "stacked-mnist-evaluation" else "modes of a 2-D toy"
     item = Item(path, record.kind, f"{what}: evaluation of {record.get('generator', path.parent.name)}")
     rows = record.get("results") or []
-    keys = [k for k in ("modes_with_any_sample", "modes_covered", "modes_total", "high_quality_share", "reverse_kl", "kl_to_uniform", "samples")
+    keys = [k for k in ("modes_with_any_sample", "modes_covered", "modes_total", "high_quality_share", "reverse_kl",
+                        "kl_to_uniform", "samples")
             if rows and k in rows[0]]
     item.body.append(table(["truncation ψ", *keys],
                            [["none" if record.get("truncation") is None else record["truncation"],
@@ -234,7 +237,8 @@ def _interpolation(record: Record) -> list[Item]:
 def _samples(record: Record) -> list[Item]:
     path = record.path.parent
     psi = record.get("truncation")
-    item = Item(path, record.kind, f"{record.get('n') or ''} samples" + (f", truncation ψ = {_fmt(psi)}" if psi else ""))
+    title = f"{record.get('n') or ''} samples" + (f", truncation ψ = {_fmt(psi)}" if psi else "")
+    item = Item(path, record.kind, title)
     if (path / "samples.png").exists():
         item.body.append(_grid([_img(path / "samples.png", "samples")]))
     return [item]

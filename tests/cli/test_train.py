@@ -192,5 +192,5 @@ def test_celeb_recipe_trains_on_an_image_folder(tmp_path):
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config["recipe"] == "celeb" and config["lr_g"] == config["lr_d"] == 2e-4 and config["ema"] == 10
     rows = (tmp_path / "run" / "metrics.csv").read_text().splitlines()[1:]
-    assert len(rows) == 16 and all(np.isfinite([float(v) for v in r.split(",")]).all() for r in rows)
+    assert len(rows) == 12 and all(np.isfinite([float(v) for v in r.split(",")]).all() for r in rows)
     assert json.loads((tmp_path / "run" / "summary.json").read_text())["vanishing_warnings"] == []

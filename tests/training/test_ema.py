@@ -7,7 +7,8 @@ from ganforge.cli import main
 from ganforge.loading import open_generator
 from ganforge.training.ema import EmaOfG, ema_beta
 
-RING = ["train", "--dataset", "ring", "-g", "toy-g", "-d", "toy-d", "-b", "500", "--limit", "2000", "-q", "--log-every", "2"]
+RING = ["train", "--dataset", "ring", "-g", "toy-g", "-d", "toy-d", "-b", "500", "--limit", "2000", "-q",
+        "--log-every", "2"]
 
 
 def test_half_life_grows_with_the_images_seen_up_to_its_cap():

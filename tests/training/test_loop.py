@@ -129,7 +129,8 @@ def test_time_limit_stops_as_at_an_epoch_end_and_resume_continues_exactly(tmp_pa
         assert (cut / f).exists(), f
     assert main(["train", "--resume", str(cut), "--time-limit", "100", "-q"]) == 0
     assert not json.loads((cut / "summary.json").read_text())["stopped_by_time_limit"]
-    a, b = load_checkpoint(tmp_path / "whole" / "generator.safetensors")[0], load_checkpoint(cut / "generator.safetensors")[0]
+    a = load_checkpoint(tmp_path / "whole" / "generator.safetensors")[0]
+    b = load_checkpoint(cut / "generator.safetensors")[0]
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert (tmp_path / "whole" / "metrics.csv").read_text() == (cut / "metrics.csv").read_text()
 

@@ -13,7 +13,8 @@ from ..models import MODELS
 from .common import finite_float, int_at_least, registry_type
 
 # Options that may change when a run is resumed; everything else must stay as the run had it.
-RESUMABLE = {"epochs", "time_limit", "device", "quiet", "log_every", "checkpoint_every", "vanish_threshold", "vanish_patience",
+RESUMABLE = {"epochs", "time_limit", "device", "quiet", "log_every", "checkpoint_every", "vanish_threshold",
+             "vanish_patience",
              "compile", "amp", "channels_last"}
 
 
@@ -56,14 +57,19 @@ def add_parser(sub) -> None:
     p.add_argument("--vanish-patience", type=int_at_least(1),
                    help="iterations in a row below the threshold before warning (default 100)")
     p.add_argument("--r1", type=finite_float, metavar="GAMMA",
-                   help="R1 gradient penalty on real samples, gamma/2 * E|grad D(x)|^2 (default: the recipe's, else 0: none)")
-    p.add_argument("--r2", type=finite_float, metavar="GAMMA", help="R2: the same on generated samples (default: the recipe's, else 0)")
+                   help="R1 gradient penalty on real samples, gamma/2 * E|grad D(x)|^2 (default: the recipe's, "
+                   "else 0: none)")
+    p.add_argument("--r2", type=finite_float, metavar="GAMMA",
+                   help="R2: the same on generated samples (default: the recipe's, else 0)")
     p.add_argument("--reg-every", type=int_at_least(1), metavar="N",
-                   help="lazy regularisation: the penalties every N iterations, scaled by N (default: the recipe's, else 16)")
+                   help="lazy regularisation: the penalties every N iterations, scaled by N (default: the recipe's, "
+                   "else 16)")
     p.add_argument("--spectral-norm", choices=SPECTRAL_NORM,
-                   help="spectral normalisation of every weight layer of D, G or both (default: the recipe's, else none)")
+                   help="spectral normalisation of every weight layer of D, G or both (default: the recipe's, "
+                   "else none)")
     p.add_argument("--pack", type=int_at_least(1), metavar="M",
-                   help="PacGAN: D judges M samples at a time, concatenated along channels (default: the recipe's, else 1)")
+                   help="PacGAN: D judges M samples at a time, concatenated along channels (default: the recipe's, "
+                   "else 1)")
     p.add_argument("--augment", metavar="KINDS",
                    help="differentiable augmentation of all D sees: none, or comma-separated translation, cutout, "
                    "color (default: the recipe's, else none)")
@@ -117,7 +123,8 @@ def resumed_config(cls, kind: str, args: argparse.Namespace):
             raise GanforgeError(f"latent size -z {value} does not match the checkpoint in {root} (z = {cfg.z_dim})")
         if key not in RESUMABLE and getattr(cfg, key) != value:
             raise GanforgeError(f"--{key.replace('_', '-')} {value} differs from the run being resumed "
-                                f"({getattr(cfg, key)}); only -e, --time-limit, --device and logging options may change")
+                                f"({getattr(cfg, key)}); only -e, --time-limit, --device and logging options "
+                                "may change")
         setattr(cfg, key, value)
     cfg.out = str(root)
     return cfg

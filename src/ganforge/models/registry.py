@@ -43,8 +43,8 @@ def require_model(name: str, *, role: str, family: str | None = None, dataset: s
                             f"{kind}s: {valid}")
     if family is not None and entry.meta["family"] != family:
         fitting = ", ".join(e.name for e in MODELS if e.meta["family"] == family and e.meta["role"] == role)
-        raise GanforgeError(f"model {entry.name} is for {entry.meta['family']} data, not {dataset or family}; use one of "
-                            f"{fitting}")
+        raise GanforgeError(f"model {entry.name} is for {entry.meta['family']} data, not {dataset or family}; "
+                            f"use one of {fitting}")
     return entry.name
 
 

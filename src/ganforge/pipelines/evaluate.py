@@ -74,7 +74,8 @@ def _images(gen: OpenedGenerator, out: Path, n: int, psis: list[Optional[float]]
     if inception is None:
         say("note: Inception FID not computed (no --inception WEIGHTS given; ganforge never downloads them)")
     return {"features": f"LeNet evaluator for {gen.dataset}",
-            "evaluator": {"dataset": gen.dataset, "sha256": emeta["sha256"], "test_accuracy": emeta.get("test_accuracy")},
+            "evaluator": {"dataset": gen.dataset, "sha256": emeta["sha256"],
+                          "test_accuracy": emeta.get("test_accuracy")},
             "results": rows,
             "inception_fid": None if inception is None else inception_fid(inception, data.test, gen, n, seed)}
 

@@ -62,9 +62,9 @@ def invert_images(gen: OpenedGenerator, images: Tensor, names: Sequence[str], op
                        title=f"{name}: {options.restarts} restarts")
     image_table(out / "grid.png", torch.stack([images, result.reconstructions]),  # (2, N, C, H, W)
                 row_titles=["input", "G(z)"], col_titles=list(names))
-    atomic_write_bytes(out / "z.safetensors", save({"z": result.z.cpu().contiguous(),
-                                                    "z_all": result.z_all.cpu().contiguous()},
-                                                   metadata={"generator": gen.source, "names": json.dumps(list(names))}))
+    latents = {"z": result.z.cpu().contiguous(), "z_all": result.z_all.cpu().contiguous()}
+    atomic_write_bytes(out / "z.safetensors",
+                       save(latents, metadata={"generator": gen.source, "names": json.dumps(list(names))}))
     mse = ((result.reconstructions - images) ** 2).flatten(1).mean(1)
     scores = psnr(result.reconstructions, images)
     record = {"generator": gen.source, **options.fields(), "mean_mse": round(float(mse.mean()), 6),

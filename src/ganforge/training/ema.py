@@ -39,7 +39,8 @@ class EmaOfG:
         training's random streams are left alone). Training overwrites them at the next update."""
         rng = torch.Generator().manual_seed(0)
         latents = [torch.randn(batch, z_dim, generator=rng).to(device) for _ in range(batches)]
-        update_bn(latents, self.model.module)
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):  # dropout draws stay apart
+            update_bn(latents, self.model.module)
 
     def update(self, G: nn.Module, images: int, batch: int) -> None:
         """Blend G in, ``images`` being the training images seen once this batch is counted."""

@@ -118,7 +118,8 @@ def run_training(cfg: Any, build: Callable[[Setting], Task], *, default_out: str
         rows = log.flush()
         bad = first_non_finite(rows)
         if bad is not None:
-            kept = f"last good checkpoint kept: {run.last}" if run.last.exists() else "no checkpoint had been written yet"
+            kept = (f"last good checkpoint kept: {run.last}" if run.last.exists()
+                    else "no checkpoint had been written yet")
             values = ", ".join(f"{k}={bad[k]}" for k in task.stats._fields[:2])
             raise GanforgeError(f"loss became non-finite at iteration {int(bad['iteration'])} ({values}); run "
                                 f"stopped, {kept}")
