@@ -18,6 +18,30 @@ RESUMABLE = {"epochs", "time_limit", "device", "quiet", "log_every", "checkpoint
              "compile", "amp", "channels_last"}
 
 
+# The stabilisers' flags: (flag, type or choices, metavar, help). Each defaults to the recipe's value.
+STABILISERS = [
+    ("--r1", finite_float, "GAMMA",
+     "R1 gradient penalty on real samples, gamma/2 * E|grad D(x)|^2 (default: the recipe's, else 0: none)"),
+    ("--r2", finite_float, "GAMMA", "R2: the same on generated samples (default: the recipe's, else 0)"),
+    ("--reg-every", int_at_least(1), "N",
+     "lazy regularisation: the penalties every N iterations, scaled by N (default: the recipe's, else 16)"),
+    ("--spectral-norm", SPECTRAL_NORM, None,
+     "spectral normalisation of every weight layer of D, G or both (default: the recipe's, else none)"),
+    ("--pack", int_at_least(1), "M",
+     "PacGAN: D judges M samples at a time, concatenated along channels (default: the recipe's, else 1)"),
+    ("--augment", None, "KINDS", "differentiable augmentation of all D sees: none, or comma-separated translation, "
+     "cutout, color (default: the recipe's, else none)"),
+    ("--augment-p", finite_float, "P",
+     "probability of each augmentation per sample (default 1; the start value with --ada-target)"),
+    ("--ada-target", finite_float, "R",
+     "adapt the probability so that E[sign D(real)] stays near R, as ADA does (0.6 there)"),
+    ("--ema", finite_float, "KIMG", "keep a moving average of G's weights with this half-life in thousands of "
+     "images, used by sample grids and every later command (default: the recipe's, else 0: none)"),
+    ("--ema-rampup", finite_float, "R",
+     "warm-up: the half-life is at most R times the images seen so far (default 0.05)"),
+]
+
+
 def add_parser(sub) -> None:
     p = sub.add_parser("train", help="train a GAN (the report's ex2.py flags work as they are)",
                        description="Train a GAN. Without -g/-d, options left out take the dataset's recipe (the "
@@ -56,32 +80,9 @@ def add_parser(sub) -> None:
                    help="G gradient norm below which gradients count as vanishing (default 1e-3)")
     p.add_argument("--vanish-patience", type=int_at_least(1),
                    help="iterations in a row below the threshold before warning (default 100)")
-    p.add_argument("--r1", type=finite_float, metavar="GAMMA",
-                   help="R1 gradient penalty on real samples, gamma/2 * E|grad D(x)|^2 (default: the recipe's, "
-                   "else 0: none)")
-    p.add_argument("--r2", type=finite_float, metavar="GAMMA",
-                   help="R2: the same on generated samples (default: the recipe's, else 0)")
-    p.add_argument("--reg-every", type=int_at_least(1), metavar="N",
-                   help="lazy regularisation: the penalties every N iterations, scaled by N (default: the recipe's, "
-                   "else 16)")
-    p.add_argument("--spectral-norm", choices=SPECTRAL_NORM,
-                   help="spectral normalisation of every weight layer of D, G or both (default: the recipe's, "
-                   "else none)")
-    p.add_argument("--pack", type=int_at_least(1), metavar="M",
-                   help="PacGAN: D judges M samples at a time, concatenated along channels (default: the recipe's, "
-                   "else 1)")
-    p.add_argument("--augment", metavar="KINDS",
-                   help="differentiable augmentation of all D sees: none, or comma-separated translation, cutout, "
-                   "color (default: the recipe's, else none)")
-    p.add_argument("--augment-p", type=finite_float, metavar="P",
-                   help="probability of each augmentation per sample (default 1; the start value with --ada-target)")
-    p.add_argument("--ada-target", type=finite_float, metavar="R",
-                   help="adapt the probability so that E[sign D(real)] stays near R, as ADA does (0.6 there)")
-    p.add_argument("--ema", type=finite_float, metavar="KIMG",
-                   help="keep a moving average of G's weights with this half-life in thousands of images, used "
-                   "by sample grids and every later command (default: the recipe's, else 0: none)")
-    p.add_argument("--ema-rampup", type=finite_float, metavar="R",
-                   help="warm-up: the half-life is at most R times the images seen so far (default 0.05)")
+    for flag, kind, metavar, text in STABILISERS:
+        p.add_argument(flag, metavar=metavar, help=text, **({"choices": kind} if isinstance(kind, tuple) else
+                                                            {"type": kind} if kind else {}))
     p.add_argument("--sync-bn", action="store_true",
                    help="under torchrun: BatchNorm statistics over the global batch of all processes")
     p.add_argument("--compile", action="store_true", help="torch.compile G and D (worth it for long GPU runs)")
