@@ -434,8 +434,8 @@ def recipes_markdown(r: dict) -> list[str]:
 
 def markdown(q: dict) -> str:
     md = ["# Quality benchmark", "",
-          "`python benchmarks/quality.py --section NAME`, one CPU thread per run, budgets in process CPU time "
-          "of the training steps. Image metrics use the shipped MNIST evaluator's features: FID of 10,000 samples "
+          "`python benchmarks/quality.py --section NAME`. The sections after Recipes use one CPU thread per run "
+          "and budgets in process CPU time of the training steps. Image metrics use the shipped MNIST evaluator's features: FID of 10,000 samples "
           "against the bundled sample's 2,000 test digits, the classifier score (the real test digits score "
           "about 9.5), and classes covered (at least 2 % of samples). Every number below was measured by the "
           "command named with it; nothing is copied from elsewhere except the literature rows, marked as such.", ""]
