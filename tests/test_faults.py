@@ -15,7 +15,7 @@ from ganforge.training.stats import read_metrics
 
 pytestmark = pytest.mark.slow  # kills and restarts real runs
 
-ARGS = ["train", "--dataset", "ring", "-b", "64", "--limit", "3200", "-e", "20", "-q", "--seed", "5",
+ARGS = ["train", "--dataset", "ring", "-g", "toy-g", "-d", "toy-d", "-b", "64", "--limit", "3200", "-e", "20", "-q", "--seed", "5",
         "--checkpoint-every", "7", "--log-every", "3"]
 ITERATIONS = 20 * 50
 KILLS = 20

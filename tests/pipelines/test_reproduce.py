@@ -100,7 +100,7 @@ def test_report_puts_runs_side_by_side(suite, tmp_path):
     assert main(["report", str(suite / "gan-non_saturated-k4"), str(suite / "gan-non_saturated-k0"),
                  "-o", str(out)]) == 0
     page = out.read_text()
-    assert "GAN runs side by side" in page and page.count("<h2 id=") == 3  # two runs, one evaluation
+    assert "GAN runs side by side" in page and page.count("<h2 id=") == 4  # two runs and their evaluations
     assert Path(out).stat().st_mode & 0o044  # readable by others, like any file the user makes
 
 

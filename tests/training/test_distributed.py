@@ -12,7 +12,8 @@ from ganforge.training.stats import read_metrics
 
 pytestmark = pytest.mark.slow  # two processes per test
 
-TOY = ["train", "--dataset", "ring", "-b", "64", "--limit", "512", "-q", "--log-every", "1", "--seed", "3"]
+TOY = ["train", "--dataset", "ring", "-g", "toy-g", "-d", "toy-d", "-b", "64", "--limit", "512", "-q", "--log-every",
+       "1", "--seed", "3"]
 # Small learning rates: Adam turns float noise in near-zero gradients into steps of size lr, so with the
 # default 2e-4 two processes drift apart by ~1e-3 in four steps; running statistics without --sync-bn
 # differ by 6e-4 to 7e-2 (measured), far outside these tolerances.
@@ -41,12 +42,13 @@ def assert_same_run(a, b, atol=2e-5) -> None:
         for key in ("d_loss", "g_loss", "d_real", "d_fake"):
             assert x[key] == pytest.approx(y[key], rel=1e-4, abs=1e-5), (x["iteration"], key)
     wa, wb = weights(a), weights(b)
-    for name in (n for n in wa if n.startswith(("G.", "D."))):
+    for name in (n for n in wa if n.startswith(("G.", "D.", "G_ema."))):
         torch.testing.assert_close(wa[name], wb[name], atol=atol, rtol=1e-4, msg=name)
 
 
-@pytest.mark.parametrize("unroll", [[], ["-k", "2"], ["-k", "2", "--unroll-mode", "differentiable"]],
-                         ids=["k0", "k2-restore", "k2-differentiable"])
+@pytest.mark.parametrize("unroll", [[], ["-k", "2"], ["-k", "2", "--unroll-mode", "differentiable"],
+                                    ["--pack", "4", "--ema", "1", "--r1", "1", "--r2", "1", "--reg-every", "2"]],
+                         ids=["k0", "k2-restore", "k2-differentiable", "stabilisers"])
 def test_two_processes_match_one(tmp_path, unroll):
     ganforge(TOY + unroll + ["-e", "2", "-o", str(tmp_path / "one")])
     two = ganforge(TOY + unroll + ["-e", "2", "-o", str(tmp_path / "two")], procs=2)
