@@ -47,8 +47,9 @@ def assert_same_run(a, b, atol=2e-5) -> None:
 
 
 @pytest.mark.parametrize("unroll", [[], ["-k", "2"], ["-k", "2", "--unroll-mode", "differentiable"],
-                                    ["--pack", "4", "--ema", "1", "--r1", "1", "--r2", "1", "--reg-every", "2"]],
-                         ids=["k0", "k2-restore", "k2-differentiable", "stabilisers"])
+                                    ["--pack", "4", "--ema", "1", "--r1", "1", "--r2", "1", "--reg-every", "2"],
+                                    ["--spectral-norm", "both", "-k", "2"]],
+                         ids=["k0", "k2-restore", "k2-differentiable", "stabilisers", "spectral-norm"])
 def test_two_processes_match_one(tmp_path, unroll):
     ganforge(TOY + unroll + ["-e", "2", "-o", str(tmp_path / "one")])
     two = ganforge(TOY + unroll + ["-e", "2", "-o", str(tmp_path / "two")], procs=2)
@@ -72,6 +73,18 @@ def test_sync_bn_running_statistics_match_one_process(tmp_path):
     assert len(stats) >= 6  # M4 and M5 both normalise
     for name in stats:
         torch.testing.assert_close(one[name], two[name], atol=1e-4, rtol=1e-3, msg=name)
+    assert_same_run(tmp_path / "one", tmp_path / "two", atol=1e-4)
+
+
+def test_augmented_adaptive_images_match_one_process(tmp_path):
+    """Each rank augments its shard with the numbers one process draws for those samples, and ADA's p
+    follows D's signs summed over all ranks."""
+    ada = ["--augment", "translation,cutout", "--augment-p", "0.5", "--ada-target", "0.6", "--sync-bn"]
+    ganforge(BN + ada + ["-o", str(tmp_path / "one")])
+    ganforge(BN + ada + ["-o", str(tmp_path / "two")], procs=2)
+    one, two = weights(tmp_path / "one"), weights(tmp_path / "two")
+    assert float(one["D.augment.p"]) != 0.5  # p moved
+    torch.testing.assert_close(one["D.augment.p"], two["D.augment.p"])
     assert_same_run(tmp_path / "one", tmp_path / "two", atol=1e-4)
 
 
