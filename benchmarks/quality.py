@@ -1,12 +1,14 @@
 """The report's comparisons as numbers, at CPU scale.
 
-    python benchmarks/quality.py --section losses|unroll|stacked|ae|time [options]
+    python benchmarks/quality.py --section recipes|unrolling|losses|unroll|stacked|ae|time [options]
     python benchmarks/quality.py --table          # rewrite quality.md from quality.json
 
 Each section trains with ganforge's own step (``gan_step``) on one CPU thread and adds its
 results to docs/benchmarks/quality.json; the Markdown table is rebuilt from the whole JSON
 each time, so sections can run one after another or side by side.
 
+- recipes: ``ganforge train`` command lines stopped by staged ``--time-limit`` budgets and evaluated.
+- unrolling: k = 0 against k = 5 through ``ganforge train``, at equal iterations, report's method and recipe.
 - losses: the three losses of the report on MNIST, M1/M3, k=4, the same number of iterations.
 - unroll: k in {0, 2, 5}, restore and differentiable, on ring and grid, over several seeds.
 - stacked: Stacked MNIST, k=0 against k=5, each within the same CPU budget.
@@ -321,6 +323,14 @@ COMMANDS = {
 }
 
 
+def _evaluated(folder: Path, label: str) -> dict:
+    """``ganforge evaluate``'s function on a run's generator, with the run's iteration count."""
+    record = evaluate(open_generator(folder), folder / f"evaluation-{label}")
+    summary = json.loads((folder / "summary.json").read_text())
+    row = {k: v for k, v in record["results"][0].items() if k not in ("class_histogram", "counts")}
+    return {"iterations": summary["iterations"], "seconds": summary["seconds"], **row}
+
+
 def staged(name: str, flags: list[str], stages: list[float], seed: int, work: Path) -> dict:
     """``ganforge train FLAGS`` in a process of its own with default threads, stopped by --time-limit after
     each cumulative budget in ``stages`` (minutes) and resumed, its generator evaluated at each stop."""
@@ -332,10 +342,7 @@ def staged(name: str, flags: list[str], stages: list[float], seed: int, work: Pa
         subprocess.run([sys.executable, "-m", "ganforge", *argv, "--time-limit", f"{minutes - done:g}", "-q"],
                        check=True, stderr=subprocess.DEVNULL)
         done = minutes
-        record = evaluate(open_generator(folder), folder / f"evaluation-{minutes:g}")
-        summary = json.loads((folder / "summary.json").read_text())
-        row = {k: v for k, v in record["results"][0].items() if k not in ("class_histogram", "counts")}
-        at[f"{minutes:g}"] = {"iterations": summary["iterations"], **row}
+        at[f"{minutes:g}"] = _evaluated(folder, f"{minutes:g}")
         print(name, seed, minutes, {k: at[f"{minutes:g}"][k] for k in list(at[f"{minutes:g}"])[:6]}, flush=True)
     return {"command": f"ganforge train {' '.join(flags)} --seed {seed} --time-limit {stages[-1]:g}", "at": at}
 
@@ -351,8 +358,37 @@ def section_recipes(args) -> dict:
     return {"stages": args.stages, "runs": out}
 
 
+# name -> (dataset, the train flags, epochs): k = 0 against k > 0 at equal iterations (same epochs and batch)
+UNROLL_COMMANDS = {
+    "ring report": ("ring", ["--dataset", "ring", "--recipe", "none", "-l", "non_saturated"], 40),
+    "ring recipe": ("ring", ["--dataset", "ring"], 8),
+    "stacked-mnist report": ("stacked-mnist", ["--dataset", "stacked-mnist", "--recipe", "none"], 12),
+    "stacked-mnist recipe": ("stacked-mnist", ["--dataset", "stacked-mnist"], 12),
+}
+
+
+def section_unrolling(args) -> dict:
+    """The report's claim that unrolling helps, through the command: each method's command with -k 0 and
+    with -k K for the same epochs (so the same iterations), evaluated by ``ganforge evaluate``'s function."""
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in args.unroll_commands:
+            dataset, flags, epochs = UNROLL_COMMANDS[name]
+            for k in args.unroll_k:
+                runs = []
+                for seed in range(args.seeds):
+                    argv = [*flags, "-k", str(k), "-e", str(epochs), "--seed", str(seed)]
+                    folder = Path(tmp) / f"{name.replace(' ', '-')}-k{k}-seed{seed}"
+                    subprocess.run([sys.executable, "-m", "ganforge", "train", *argv, "-o", str(folder), "-q"],
+                                   check=True, stderr=subprocess.DEVNULL)
+                    runs.append({"command": "ganforge train " + " ".join(argv), **_evaluated(folder, "end")})
+                    print(name, k, seed, {x: runs[-1][x] for x in list(runs[-1])[1:6]}, flush=True)
+                out[f"{name} k={k}"] = {"dataset": dataset, "method": name.split()[-1], "k": k, "seeds": runs}
+    return {"runs": out}
+
+
 SECTIONS = {"losses": section_losses, "unroll": section_unroll, "stacked": section_stacked, "ae": section_ae,
-            "time": section_time, "recipes": section_recipes}
+            "time": section_time, "recipes": section_recipes, "unrolling": section_unrolling}
 
 
 # --------------------------------------------------------------------------- output
@@ -432,6 +468,27 @@ def recipes_markdown(r: dict) -> list[str]:
     return md
 
 
+def unrolling_markdown(r: dict) -> list[str]:
+    md = ["## Does unrolling help? k = 0 against k > 0 at equal iterations", "",
+          "`python benchmarks/quality.py --section unrolling`: each command with `-k 0` and with `-k 5` (restore "
+          "mode, the report's) for the same epochs at the same batch, so the same number of G steps; evaluated by "
+          "`ganforge evaluate`'s function. The report's method is `--recipe none` (the report's defaults for the "
+          "dataset's models); the recipe is the dataset's. Ring modes counted as VEEGAN/PacGAN count them. Seconds: the training run's wall time on one "
+          "core (`taskset -c 0`, `OMP_NUM_THREADS=1`), so both k cost in the same units.", "",
+          "| command | iterations | seeds | modes (mean, min) | high quality or KL to uniform (mean) | seconds |",
+          "|---|---:|---:|---:|---:|---:|"]
+    for name, run in r["runs"].items():
+        s = run["seeds"]
+        toy = run["dataset"] in ("ring", "grid")
+        modes = [x["modes_with_any_sample" if toy else "modes_covered"] for x in s]
+        second = (f"{100 * statistics.mean(x['high_quality_share'] for x in s):.1f} % high quality" if toy
+                  else f"KL {statistics.mean(x['kl_to_uniform'] for x in s):.3f}")
+        md.append(f"| `{s[0]['command'].replace(' --seed 0', '')}` | {s[0]['iterations']:,} | {len(s)} | "
+                  f"{statistics.mean(modes):.1f} / {s[0]['modes_total']}, {min(modes)} | {second} | "
+                  f"{statistics.mean(x['seconds'] for x in s):.0f} |")
+    return md + [""]
+
+
 def markdown(q: dict) -> str:
     md = ["# Quality benchmark", "",
           "`python benchmarks/quality.py --section NAME`. The sections after Recipes use one CPU thread per run "
@@ -441,6 +498,8 @@ def markdown(q: dict) -> str:
           "command named with it; nothing is copied from elsewhere except the literature rows, marked as such.", ""]
     if "recipes" in q:
         md += recipes_markdown(q["recipes"])
+    if "unrolling" in q:
+        md += unrolling_markdown(q["unrolling"])
     if "time" in q:
         t = q["time"]
         md += ["## Time to quality (MNIST)", "",
@@ -524,6 +583,9 @@ def main() -> None:
     p.add_argument("--ema", type=float, default=0.999, help="time: also evaluate an EMA of G (0: off)")
     p.add_argument("--commands", nargs="+", default=["mnist recipe", "mnist report"], choices=list(COMMANDS),
                    help="recipes: which command lines")
+    p.add_argument("--unroll-commands", nargs="+", default=list(UNROLL_COMMANDS), choices=list(UNROLL_COMMANDS),
+                   help="unrolling: which command lines")
+    p.add_argument("--unroll-k", type=int, nargs="+", default=[0, 5], help="unrolling: the -k values compared")
     p.add_argument("--stages", type=float, nargs="+", default=[2.0, 5.0, 10.0],
                    help="recipes: cumulative --time-limit budgets, minutes")
     args = p.parse_args()

@@ -486,15 +486,23 @@ def main() -> None:
     p.add_argument("--images", type=int, default=4096, help="images per CUDA measurement")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--cpu-only", action="store_true")
+    p.add_argument("--cuda-only", action="store_true",
+                   help="only the CUDA table, added to the last run's results (scripts/gpu-check.sh)")
     p.add_argument("--recipes", action="store_true",
                    help="only the recipes' cost table, added to the last run's results")
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     keep_freed_memory()  # as ``ganforge`` does at start; the reference's worker process goes without
-    if args.recipes:
+    if args.recipes or args.cuda_only:
         results = json.loads((DOCS / "throughput.json").read_text())
-        results["recipes"] = {"rounds": args.rounds, "machine": machine(), "rows": recipe_table(args)}
+        if args.recipes:
+            results["recipes"] = {"rounds": args.rounds, "machine": machine(), "rows": recipe_table(args)}
+        if args.cuda_only:
+            with tempfile.TemporaryDirectory() as tmp:
+                args.root = mnist_folder(Path(tmp))
+                results["cuda"] = {**cuda_table(args, torch.device("cuda")), "machine": machine(),
+                                   "measured": time.strftime("%Y-%m-%d")}
         write("throughput", results, markdown(results))
         return
     with tempfile.TemporaryDirectory() as tmp:

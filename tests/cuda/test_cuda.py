@@ -1,0 +1,109 @@
+"""What only a GPU can check: a training step on CUDA against the same step on the CPU, bf16
+autocast and torch.compile training, one-process NCCL DDP, and every command with --device cuda.
+Skipped where torch sees no CUDA device; ``scripts/gpu-check.sh`` runs them on one."""
+import copy
+import pytest
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel as DDP
+
+from ganforge.cli import main
+from ganforge.losses import get_loss
+from ganforge.models import build_model
+from ganforge.training.step import GanParts, adam, gan_step
+from ganforge.training.stats import read_metrics
+
+pytestmark = [pytest.mark.cuda,
+              pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device (scripts/gpu-check.sh runs "
+                                                                         "these on a GPU)")]
+
+# One M4/M5 step in float32: TF32 off, so CUDA's matmuls and convolutions round like the CPU's;
+# what remains is summation order (cuDNN's algorithms against oneDNN's), measured well inside this.
+STEP_TOLERANCE = dict(atol=1e-4, rtol=1e-3)
+TINY = ["--dataset", "mnist", "-g", "M4", "-d", "M5", "--limit", "256", "-b", "64", "-e", "1", "-q", "--log-every", "1",
+        "--recipe", "none"]
+
+
+def _parts(device: torch.device, G0, D0) -> GanParts:
+    G, D = copy.deepcopy(G0).to(device), copy.deepcopy(D0).to(device)
+    return GanParts(G, D, adam(G.parameters(), 2e-4, (0.5, 0.999), device),
+                    adam(D.parameters(), 2e-4, (0.5, 0.999), device), get_loss("non_saturated"), 50)
+
+
+@pytest.fixture
+def no_tf32():
+    precision = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision("highest")
+    with torch.backends.cudnn.flags(enabled=True, allow_tf32=False):
+        yield
+    torch.set_float32_matmul_precision(precision)
+
+
+def test_a_training_step_on_cuda_matches_the_cpu(no_tf32):
+    torch.manual_seed(0)
+    G0 = build_model("M4", role="G", shape=(1, 28, 28), z_dim=50)
+    D0 = build_model("M5", role="D", shape=(1, 28, 28))
+    real, z = torch.rand(64, 1, 28, 28) * 2 - 1, torch.randn(64, 50)
+    results = {}
+    for name in ("cpu", "cuda"):
+        device = torch.device(name)
+        parts = _parts(device, G0, D0)
+        parts.latents = lambda n, dev: z.to(dev)  # the same latents on both devices
+        stats = gan_step(parts, real.to(device))
+        results[name] = (stats, parts)
+    (s_cpu, p_cpu), (s_gpu, p_gpu) = results["cpu"], results["cuda"]
+    for a, b in zip(s_cpu, s_gpu):
+        torch.testing.assert_close(b.cpu(), a, **STEP_TOLERANCE)
+    for model in ("G", "D"):
+        for (name, a), (_, b) in zip(getattr(p_cpu, model).state_dict().items(),
+                                     getattr(p_gpu, model).state_dict().items()):
+            if a.is_floating_point():
+                torch.testing.assert_close(b.cpu(), a, **STEP_TOLERANCE, msg=f"{model}.{name}")
+
+
+@pytest.mark.parametrize("extra", [["--amp", "bf16"], ["--compile"], ["--amp", "bf16", "--compile"]],
+                         ids=["bf16", "compile", "bf16-compile"])
+def test_bf16_and_compile_train_with_finite_losses(tmp_path, extra):
+    assert main(["train", *TINY, "--device", "cuda", *extra, "-o", str(tmp_path / "run")]) == 0
+    rows = read_metrics(tmp_path / "run" / "metrics.csv")
+    assert len(rows) == 4 and all(abs(r["d_loss"]) < 100 and abs(r["g_loss"]) < 100 for r in rows)
+
+
+def test_a_step_through_nccl_ddp_matches_the_plain_step(tmp_path):
+    """One process in an NCCL group: DDP's gradient all-reduce over one rank must leave the step as it was."""
+    torch.manual_seed(0)
+    G0 = build_model("M4", role="G", shape=(1, 28, 28), z_dim=50)
+    D0 = build_model("M5", role="D", shape=(1, 28, 28))
+    device = torch.device("cuda")
+    real, z = torch.rand(64, 1, 28, 28, device=device) * 2 - 1, torch.randn(64, 50, device=device)
+    plain = _parts(device, G0, D0)
+    plain.latents = lambda n, dev: z
+    expected = gan_step(plain, real)
+    dist.init_process_group("nccl", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1)
+    try:
+        ddp = _parts(device, G0, D0)
+        ddp.G, ddp.D = DDP(ddp.G, device_ids=[0]), DDP(ddp.D, device_ids=[0])
+        ddp.latents = lambda n, dev: z
+        got = gan_step(ddp, real)
+        assert dist.get_backend() == "nccl"
+    finally:
+        dist.destroy_process_group()
+    for a, b in zip(expected, got):
+        torch.testing.assert_close(b, a, atol=1e-5, rtol=1e-5)
+    for a, b in zip(plain.G.parameters(), ddp.G.module.parameters()):
+        torch.testing.assert_close(b, a, atol=1e-5, rtol=1e-5)
+
+
+def test_every_command_runs_with_device_cuda(tmp_path):
+    run, ae = tmp_path / "run", tmp_path / "ae"
+    cuda = ["--device", "cuda"]
+    assert main(["train", *TINY, *cuda, "-o", str(run)]) == 0
+    assert main(["train-ae", "--limit", "256", "-e", "1", "-q", *cuda, "-o", str(ae)]) == 0
+    for argv in (["sample", "--generator", str(run), "-n", "16"],
+                 ["evaluate", "--generator", str(run), "-n", "500"],
+                 ["invert", "--generator", str(run), "-n", "2", "-i", "20"],
+                 ["restore", "--generator", str(run), "-n", "2", "-i", "20"],
+                 ["interpolate", "--generator", str(run), "--a", "3", "--b", "5", "-i", "20"],
+                 ["sample", "--generator", str(ae / "generator.safetensors"), "-n", "16"]):
+        assert main([*argv, *cuda, "-o", str(tmp_path / argv[0] / str(len(argv)))]) == 0, argv
+    assert main(["report", str(tmp_path / "evaluate" / "5"), str(run), "-o", str(tmp_path / "report")]) == 0
