@@ -50,9 +50,10 @@ class _Decoder(nn.Module):
 
 def open_generator(spec: str | Path, *, model: Optional[str] = None, z_dim: Optional[int] = None,
                    dataset: Optional[str] = None, device: str | torch.device = "cpu",
-                   raw: bool = False) -> OpenedGenerator:
+                   raw: bool = False, fast: bool = True) -> OpenedGenerator:
     """G from ``spec``, in eval mode with frozen parameters: the moving average of its weights when the
-    run kept one (``raw``: G's own weights instead)."""
+    run kept one (``raw``: G's own weights instead). ``fast``: with the device's fast layers
+    (models/fast.py); without, the registered model as it is (for export)."""
     path = Path(spec)
     if path.is_dir():
         path = path / "generator.safetensors"
@@ -66,7 +67,7 @@ def open_generator(spec: str | Path, *, model: Optional[str] = None, z_dim: Opti
     else:
         tensors, meta = load_checkpoint(path)
         if meta.get("kind") == "autoencoder":
-            return _open_autoencoder(path, tensors, meta, z_dim, device)
+            return _open_autoencoder(path, tensors, meta, z_dim, device, fast)
         name, zd, shape = _model_fields(path, meta, "generator", z_dim)
         if name not in MODELS:
             raise GanforgeError(f"{path} names an unknown model {name!r}")
@@ -78,7 +79,7 @@ def open_generator(spec: str | Path, *, model: Optional[str] = None, z_dim: Opti
         load_weights(G, averaged if weights == "ema" else unprefixed("G", tensors), str(path))
         opened = OpenedGenerator(G, zd, shape, MODELS.canonical(name), meta.get("dataset"), str(path),
                                  {**meta, "weights": weights})
-    opened.G = speed_up(opened.G.to(device), device).eval().requires_grad_(False)
+    opened.G = (speed_up(opened.G.to(device), device) if fast else opened.G.to(device)).eval().requires_grad_(False)
     opened.device = device
     return opened
 
@@ -124,11 +125,11 @@ def _model_fields(path: Path, meta: dict[str, Any], name_key: str,
 
 
 def _open_autoencoder(path: Path, tensors: dict[str, Tensor], meta: dict[str, Any], z_dim: Optional[int],
-                      device) -> OpenedGenerator:
+                      device, fast: bool) -> OpenedGenerator:
     name, zd, shape = _model_fields(path, meta, "model", z_dim)
     ae = build_model(name, role="AE", shape=shape, z_dim=zd)
     load_weights(ae, unprefixed("AE", tensors), str(path))
-    ae = speed_up(ae.to(device), device).eval().requires_grad_(False)
+    ae = (speed_up(ae.to(device), device) if fast else ae.to(device)).eval().requires_grad_(False)
 
     @torch.no_grad()
     def encode(x: Tensor) -> Tensor:

@@ -7,7 +7,7 @@ from typing import Optional, Sequence
 from .. import __version__
 from ..errors import GanforgeError
 from ..models.fast import keep_freed_memory
-from . import evaluate, info, latent, report, train
+from . import evaluate, export, info, latent, report, train
 from .common import Parser
 
 
@@ -20,6 +20,7 @@ def build_parser() -> Parser:
     latent.add_parsers(sub)
     evaluate.add_parsers(sub)
     report.add_parsers(sub)
+    export.add_parsers(sub)
     info.add_parsers(sub)
     return parser
 
