@@ -37,6 +37,7 @@ class RunOptions:
     checkpoint_every: int = 0  # iterations; 0: once per epoch
     time_limit: Optional[float] = None  # minutes of training after which the run stops as at an epoch end
     quiet: bool = False
+    tensorboard: bool = False  # also write TensorBoard event files into the run folder's tensorboard/
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

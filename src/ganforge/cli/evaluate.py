@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..board import FOLDER, Board
 from ..device import pick_device
 from ..errors import GanforgeError
 from ..evaluation.classifier import EVALUATOR_DATASETS
@@ -60,6 +61,12 @@ def cmd_evaluate(args) -> int:
                       evaluator=Path(args.evaluator) if args.evaluator else None,
                       inception=Path(args.inception) if args.inception else None, data_root=args.data_root)
     rows = record["results"]
+    if where.is_dir() and (where / FOLDER).is_dir():  # a run with --tensorboard: its metrics join the curves
+        board = Board(where)
+        for r in rows:
+            psi = r.get("truncation")
+            board.scalars(r, int(gen.meta.get("iterations", 0)), "evaluate" if psi is None else f"evaluate-psi{psi:g}")
+        board.close()
     if record["kind"] == "image-evaluation":
         print(f"{'psi':>6} {'FID':>9} {'KID':>9} {'score':>7} {'real':>6} {'KL(hist)':>9} {'prec':>6} {'recall':>6}")
         for r in rows:

@@ -13,7 +13,7 @@ from ..models import MODELS
 from .common import finite_float, int_at_least, registry_type
 
 # Options that may change when a run is resumed; everything else must stay as the run had it.
-RESUMABLE = {"epochs", "time_limit", "device", "quiet", "log_every", "checkpoint_every", "vanish_threshold",
+RESUMABLE = {"epochs", "time_limit", "device", "quiet", "tensorboard", "log_every", "checkpoint_every", "vanish_threshold",
              "vanish_patience",
              "compile", "amp", "channels_last"}
 
@@ -111,6 +111,8 @@ def _run_options(p: argparse.ArgumentParser, *, out: str) -> None:
                    help="stop after this much training time, writing checkpoint, generator, figures and summary "
                    "as at an epoch end; --resume continues")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--tensorboard", action="store_true",
+                   help="also write TensorBoard event files (curves, sample grids, options) into RUN/tensorboard")
 
 
 def resumed_config(cls, kind: str, args: argparse.Namespace):

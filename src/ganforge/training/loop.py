@@ -18,6 +18,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from ..board import open_board
 from ..checkpoint import versions
 from ..console import say
 from ..data import DataOptions, Dataset, load_dataset
@@ -108,6 +109,10 @@ def run_training(cfg: Any, build: Callable[[Setting], Task], *, default_out: str
         write_record(run.config, task.kind, {**cfg.to_dict(), "data_source": data.describe(), "device": str(device),
                                              "processes": world.size, "iterations_per_epoch": n_batches,
                                              "versions": versions()})
+    # events past the checkpoint (a run killed after it) are dropped, as metrics.csv drops its rows
+    board = open_board(run.root, cfg.tensorboard and world.main, purge_step=pos.iteration + 1 if resume else None)
+    if board is not None and resume is None:
+        board.options(cfg.to_dict(), [f"train/{name}" for name in task.stats._fields])
 
     def checkpoint() -> None:
         if world.main:
@@ -124,6 +129,8 @@ def run_training(cfg: Any, build: Callable[[Setting], Task], *, default_out: str
             raise GanforgeError(f"loss became non-finite at iteration {int(bad['iteration'])} ({values}); run "
                                 f"stopped, {kept}")
         task.after_flush(rows, progress)
+        if board is not None:
+            board.rows(rows, task.stats._fields)
 
     # ---- the loop
     log = MetricsLog(run.metrics, task.stats, resume_at=pos.iteration, write=world.main)
@@ -163,12 +170,16 @@ def run_training(cfg: Any, build: Callable[[Setting], Task], *, default_out: str
             checkpoint()
             if world.main:
                 task.end_epoch(run, epoch + 1, log)
+            if board is not None:
+                board.picture("samples", run.samples / f"epoch_{epoch + 1:03d}.png", pos.iteration)
             if stopped_early:
                 say(f"time limit of {cfg.time_limit:g} minutes reached in epoch {epoch + 1}; "
                     f"--resume {run.root} continues")
                 break
     finally:
         progress.close()
+        if board is not None:
+            board.close()
 
     # ---- the end: the generator file and the summary (rank 0), then leave the process group
     task.close()  # DDP wrappers go before the process group does (see distributed.finish)
