@@ -114,7 +114,7 @@ def run_gan(task: GanTask, *, iterations: Optional[int] = None, cpu_minutes: Opt
         task.start_epoch(epoch)
         for b in range(len(x) // batch):
             with budget:
-                task.step(x[order[b * batch:(b + 1) * batch]], it)
+                task.step(x[order[b * batch:(b + 1) * batch]], None, it)
                 if ema is not None:
                     ema.update_parameters(task.gan.G)
             it += 1

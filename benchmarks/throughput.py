@@ -182,7 +182,7 @@ def task_step(dataset: str, device: torch.device, **options):
 
     def step() -> None:
         b = state["i"] % (len(x) // batch)
-        state["stats"].append(task.step(x[state["order"][b * batch:(b + 1) * batch]], state["i"]))
+        state["stats"].append(task.step(x[state["order"][b * batch:(b + 1) * batch]], None, state["i"]))
         state["i"] += 1
         if len(state["stats"]) == 50:  # the loop's host sync: once per 50 steps
             torch.stack([t for s in state["stats"] for t in s]).tolist()

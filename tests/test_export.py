@@ -72,3 +72,24 @@ def test_default_file_in_the_run_folder_and_bad_input(runs, tmp_path, capsys):
     assert err.count("\n") == 1 and "does not exist" in err
     assert main(["export", str(runs / "ring"), "-o", str(tmp_path / "no" / "such" / "dir" / "g.onnx")]) == 2
     assert "cannot write" in capsys.readouterr().err
+
+
+def test_a_conditional_generator_exports_with_its_class_input(tmp_path):
+    run = tmp_path / "cond"
+    assert main(["train", "--dataset", "mnist", "-g", "M4", "-d", "M5", "--limit", "128", "-b", "32", "-e", "1", "-q",
+                 "--conditional", "-o", str(run)]) == 0
+    gen = open_generator(run)
+    z = np.random.default_rng(0).standard_normal((6, gen.z_dim)).astype(np.float32)
+    y = np.array([7, 7, 0, 3, 9, 1], dtype=np.int64)
+    with torch.no_grad():
+        expected = gen.conditional(torch.from_numpy(z), torch.from_numpy(y)).numpy()
+    assert main(["export", str(run), "--format", "onnx", "-o", str(tmp_path / "c.onnx")]) == 0
+    session = onnxruntime.InferenceSession(str(tmp_path / "c.onnx"), providers=["CPUExecutionProvider"])
+    assert [i.name for i in session.get_inputs()] == ["z", "class"]
+    assert np.abs(session.run(None, {"z": z, "class": y})[0] - expected).max() <= 1e-4
+    assert main(["export", str(run), "--format", "torchscript", "-o", str(tmp_path / "c.pt")]) == 0
+    with torch.no_grad():
+        got = torch.jit.load(str(tmp_path / "c.pt"))(torch.from_numpy(z), torch.from_numpy(y)).numpy()
+    assert np.abs(got - expected).max() <= 1e-4
+    meta = {p.key: json.loads(p.value) for p in onnx.load(str(tmp_path / "c.onnx")).metadata_props}
+    assert meta["classes"] == 10 and meta["inputs"] == ["z", "class"]

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Optional, TypeVar
 
 from .data import DATASETS
+from .data.registry import dataset_classes
 from .device import DEVICE_CHOICES
 from .errors import GanforgeError
 from .losses import LOSSES
@@ -104,6 +105,7 @@ class TrainConfig(RunOptions):
     compile: bool = False  # torch.compile G and D
     amp: Optional[str] = None  # "bf16": autocast the step to bfloat16
     channels_last: Optional[bool] = None  # None: on for image models on CPU and CUDA
+    conditional: bool = False  # class-conditional: G(z, y) and a projection D, on a labelled dataset
     # Options left at None take the recipe's value, or the report's method's (PLAIN).
     r1: Optional[float] = None  # gamma of the R1 gradient penalty on real samples; 0: none
     r2: Optional[float] = None  # gamma of the R2 gradient penalty on generated samples; 0: none
@@ -192,6 +194,9 @@ def resolve(cfg: TrainConfig) -> TrainConfig:
         raise GanforgeError(f"--augment-p must be in [0, 1], got {cfg.augment_p}")
     if cfg.ada_target is not None and not 0 < cfg.ada_target < 1:
         raise GanforgeError(f"--ada-target must be in (0, 1), got {cfg.ada_target}")
+    if cfg.conditional and not dataset_classes(cfg.dataset):
+        labelled = ", ".join(e.name for e in DATASETS if e.meta["classes"])
+        raise GanforgeError(f"--conditional needs a labelled dataset ({labelled}); {cfg.dataset} has no labels")
     if cfg.batch_size % cfg.pack:
         raise GanforgeError(f"-b {cfg.batch_size} must be divisible by --pack {cfg.pack} (D judges packs of samples)")
     if not (math.isfinite(cfg.ema) and cfg.ema >= 0):

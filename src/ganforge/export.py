@@ -1,8 +1,9 @@
 """Generators that leave ganforge: ONNX (run by onnxruntime and other ONNX runtimes) and TorchScript
 (loaded by plain torch, C++ included), each with a dynamic batch size and ganforge's metadata.
 
-The file takes latents z of shape (batch, z_dim) and returns samples of shape (batch, *shape):
-images in [-1, 1] (``value_range``), or points for the 2-D toys. The metadata (z size, sample
+The file takes latents z of shape (batch, z_dim) (and, for a class-conditional generator, the
+classes, int64 of shape (batch,)) and returns samples of shape (batch, *shape): images in
+[-1, 1] (``value_range``), or points for the 2-D toys. The metadata (z size, sample
 shape, value range, model, dataset, which weights) travels inside the file: ONNX's
 ``metadata_props`` (values JSON-encoded) and TorchScript's extra file ``ganforge.json``.
 """
@@ -30,7 +31,8 @@ def metadata(gen: OpenedGenerator) -> dict[str, Any]:
     image = len(gen.shape) == 3
     return {"exported_by": f"ganforge {__version__}", "model": gen.model, "dataset": gen.dataset,
             "z_dim": gen.z_dim, "shape": list(gen.shape), "value_range": [-1.0, 1.0] if image else None,
-            "weights": gen.meta.get("weights", "raw"), "inputs": ["z"], "outputs": ["samples"]}
+            "weights": gen.meta.get("weights", "raw"), "classes": gen.classes,
+            "inputs": ["z", "class"] if gen.classes else ["z"], "outputs": ["samples"]}
 
 
 def export_generator(gen: OpenedGenerator, path: Path | str, fmt: str) -> dict[str, Any]:
@@ -38,14 +40,16 @@ def export_generator(gen: OpenedGenerator, path: Path | str, fmt: str) -> dict[s
     if fmt not in FORMATS:
         raise GanforgeError(f"unknown export format {fmt!r}; valid: {', '.join(FORMATS)}")
     meta = metadata(gen)
-    G = gen.G.cpu().eval()
-    example = torch.randn(2, gen.z_dim, generator=torch.Generator().manual_seed(0))
+    G = (gen.conditional or gen.G).cpu().eval()
+    example = (torch.randn(2, gen.z_dim, generator=torch.Generator().manual_seed(0)),)
+    if gen.classes:
+        example += (torch.arange(2) % gen.classes,)
     data = _onnx(G, example, meta) if fmt == "onnx" else _torchscript(G, example, meta)
     atomic_write_bytes(path, data)
     return meta
 
 
-def _onnx(G: torch.nn.Module, example: torch.Tensor, meta: dict[str, Any]) -> bytes:
+def _onnx(G: torch.nn.Module, example: tuple[torch.Tensor, ...], meta: dict[str, Any]) -> bytes:
     try:
         import onnx
         import onnxscript  # noqa: F401  (torch's exporter needs it)
@@ -55,14 +59,14 @@ def _onnx(G: torch.nn.Module, example: torch.Tensor, meta: dict[str, Any]) -> by
     batch = torch.export.Dim("batch", min=1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        program = torch.onnx.export(G, (example,), input_names=["z"], output_names=["samples"],
-                                    dynamic_shapes=({0: batch},), dynamo=True, verbose=False)
+        program = torch.onnx.export(G, example, input_names=meta["inputs"], output_names=meta["outputs"],
+                                    dynamic_shapes=tuple({0: batch} for _ in example), dynamo=True, verbose=False)
     model = program.model_proto
     onnx.helper.set_model_props(model, {k: json.dumps(v) for k, v in meta.items()})
     return model.SerializeToString()
 
 
-def _torchscript(G: torch.nn.Module, example: torch.Tensor, meta: dict[str, Any]) -> bytes:
+def _torchscript(G: torch.nn.Module, example: tuple[torch.Tensor, ...], meta: dict[str, Any]) -> bytes:
     buffer = io.BytesIO()
     with warnings.catch_warnings():  # torch marks TorchScript as deprecated in favour of torch.export, whose
         warnings.simplefilter("ignore")  # files plain torch cannot run without the model's Python classes

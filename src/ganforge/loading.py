@@ -7,6 +7,7 @@ legacy file has no metadata, so its model name and latent size come from the cal
 """
 from __future__ import annotations
 
+import dataclasses
 import pickle
 import warnings
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from torch import Tensor, nn
 from .checkpoint import load_checkpoint, load_weights, unprefixed
 from .errors import GanforgeError
 from .models import MODELS, build_model, default_shape, require_model
+from .models.conditional import ConditionalG, WithClasses, conditional_generator
 from .models.fast import speed_up
 
 LEGACY_SUFFIXES = {".pt", ".pth", ".pkl", ".bin"}
@@ -35,6 +37,20 @@ class OpenedGenerator:
     meta: dict[str, Any] = field(default_factory=dict)
     encoder: Optional[Callable[[Tensor], Tensor]] = None  # images -> z, for autoencoders
     device: torch.device = torch.device("cpu")  # where G lives
+    conditional: Optional[ConditionalG] = None  # G(z, y) of a class-conditional run; G then cycles the classes
+
+    label: Optional[int] = None  # the class G draws, when fixed (with_class)
+
+    @property
+    def classes(self) -> int:
+        return 0 if self.conditional is None else self.conditional.classes
+
+    def with_class(self, label: int) -> "OpenedGenerator":
+        """This generator with G drawing class ``label`` only (a conditional generator's ``--class``)."""
+        if self.conditional is None:
+            raise GanforgeError(f"{self.source} is not class-conditional (train with --conditional); --class needs "
+                                "a generator that takes a class")
+        return dataclasses.replace(self, G=WithClasses(self.conditional, label), label=label)
 
 
 class _Decoder(nn.Module):
@@ -71,7 +87,9 @@ def open_generator(spec: str | Path, *, model: Optional[str] = None, z_dim: Opti
         name, zd, shape = _model_fields(path, meta, "generator", z_dim)
         if name not in MODELS:
             raise GanforgeError(f"{path} names an unknown model {name!r}")
-        G = build_model(name, role="G", shape=shape, z_dim=zd)
+        classes = int(meta.get("classes") or 0)
+        G = (conditional_generator(name, shape=shape, z_dim=zd, classes=classes) if classes
+             else build_model(name, role="G", shape=shape, z_dim=zd))
         averaged = unprefixed("G_ema", tensors)
         if "n_averaged" in averaged:  # a training checkpoint holds the whole AveragedModel
             averaged = unprefixed("module", averaged)
@@ -81,6 +99,8 @@ def open_generator(spec: str | Path, *, model: Optional[str] = None, z_dim: Opti
                                  {**meta, "weights": weights})
     opened.G = (speed_up(opened.G.to(device), device) if fast else opened.G.to(device)).eval().requires_grad_(False)
     opened.device = device
+    if isinstance(opened.G, ConditionalG):
+        opened.conditional, opened.G = opened.G, WithClasses(opened.G)
     return opened
 
 

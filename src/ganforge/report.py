@@ -228,9 +228,15 @@ def _restoration(record: Record) -> list[Item]:
 def _interpolation(record: Record) -> list[Item]:
     path = record.path.parent
     how = "spherical" if record.get("slerp") else "linear"
-    item = Item(path, record.kind, f"interpolation ({how}), a ∈ {{{', '.join(_fmt(a) for a in record['alphas'])}}}")
+    alphas = f"a ∈ {{{', '.join(_fmt(a) for a in record['alphas'])}}}"
+    if record.get("classes"):  # a conditional generator, between two classes at fixed latents
+        a, b = record["classes"]
+        title, caption = f"class interpolation {b} → {a}, {alphas}", "G(z, a·e_A + (1−a)·e_B), one row per z"
+    else:
+        title, caption = f"interpolation ({how}), {alphas}", "G(a·z1 + (1−a)·z2), one row per pair"
+    item = Item(path, record.kind, title)
     if (path / "interpolation.png").exists():
-        item.body.append(_img(path / "interpolation.png", "G(a·z1 + (1−a)·z2), one row per pair"))
+        item.body.append(_img(path / "interpolation.png", caption))
     return [item]
 
 

@@ -88,6 +88,16 @@ def test_augmented_adaptive_images_match_one_process(tmp_path):
     assert_same_run(tmp_path / "one", tmp_path / "two", atol=1e-4)
 
 
+@pytest.mark.parametrize("unroll", [[], ["-k", "2", "--unroll-mode", "differentiable"]], ids=["k0", "k2-differentiable"])
+def test_a_conditional_gan_matches_one_process(tmp_path, unroll):
+    """Each rank takes its shard of the batch's labels with its images, and of G's drawn classes."""
+    cond = ["--conditional", "--sync-bn", *unroll]
+    ganforge(BN + cond + ["-o", str(tmp_path / "one")])
+    ganforge(BN + cond + ["-o", str(tmp_path / "two")], procs=2)
+    assert "D.embed.weight" in weights(tmp_path / "two")
+    assert_same_run(tmp_path / "one", tmp_path / "two", atol=1e-4)
+
+
 def test_gloo_sync_batch_norm_is_batch_norm_in_one_process():
     bn = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4))
     sync = convert_sync_bn(torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4)), torch.device("cpu"))

@@ -21,13 +21,13 @@ def tiny_parts(dtype=torch.float32, lr_g=1e-3, lr_d=1e-2, loss="non_saturated", 
 def make_draw(dtype=torch.float32, seed=1, batch=16):
     g = torch.Generator().manual_seed(seed)
     data = torch.randn(512, 2, generator=g, dtype=dtype)
-    return lambda: data[torch.randint(len(data), (batch,), generator=g)]
+    return lambda: (data[torch.randint(len(data), (batch,), generator=g)], None)  # a batch and its (no) classes
 
 
 def warm_up(parts, draw, steps=3):
     # Give D's optimiser non-trivial Adam moments before the checks.
     for _ in range(steps):
-        gan_step(parts, draw())
+        gan_step(parts, *draw())
 
 
 def test_restore_mode_leaves_d_and_its_optimiser_exactly_as_before():
@@ -79,8 +79,8 @@ def test_differentiable_unrolled_gradient_matches_finite_differences(float64):
     warm_up(parts, draw)
     torch.manual_seed(7)
     reals = [draw() for _ in range(3)]
-    zs = [torch.randn(16, 4, dtype=torch.float64) for _ in range(3)]
-    z_g = torch.randn(16, 4, dtype=torch.float64)
+    zs = [(torch.randn(16, 4, dtype=torch.float64), None) for _ in range(3)]
+    z_g = (torch.randn(16, 4, dtype=torch.float64), None)
 
     def f():
         return unrolled_g_loss(parts, reals, zs, z_g)
@@ -104,12 +104,12 @@ def test_differentiable_unrolled_gradient_matches_finite_differences(float64):
 
 def test_step_counts_follow_gs_and_ds():
     parts, draw = tiny_parts(), make_draw()
-    gan_step(parts, draw(), d_steps=3, g_steps=2)
+    gan_step(parts, *draw(), d_steps=3, g_steps=2)
     steps_d = {int(s["step"]) for s in parts.opt_d.state.values()}
     steps_g = {int(s["step"]) for s in parts.opt_g.state.values()}
     assert steps_d == {3} and steps_g == {2}
     # With restore unrolling, look-ahead D steps leave no trace in D's step count.
-    gan_step(parts, draw(), d_steps=1, g_steps=2, unroll_steps=4, draw=draw)
+    gan_step(parts, *draw(), d_steps=1, g_steps=2, unroll_steps=4, draw=draw)
     assert {int(s["step"]) for s in parts.opt_d.state.values()} == {4}
     assert {int(s["step"]) for s in parts.opt_g.state.values()} == {4}
 
@@ -118,7 +118,7 @@ def test_step_statistics_are_what_their_names_say():
     """d_real, d_fake and d_loss are D's view before its update; g_grad_norm is the norm of G's gradient."""
     parts, draw = tiny_parts(), make_draw()
     warm_up(parts, draw)
-    real = draw()
+    real, _ = draw()
     D_before, G_before = copy.deepcopy(parts.D), copy.deepcopy(parts.G)
     rng = torch.get_rng_state()
     stats = gan_step(parts, real)
@@ -147,9 +147,9 @@ def test_unrolled_ring_gan_covers_its_modes():
     parts = GanParts(G, D, torch.optim.Adam(G.parameters(), 1e-3, betas=(0.5, 0.999)),
                      torch.optim.Adam(D.parameters(), 1e-3, betas=(0.5, 0.999)), get_loss("non_saturated"), 16)
     g = torch.Generator().manual_seed(1)
-    draw = lambda: data.train[torch.randint(len(data.train), (256,), generator=g)]  # noqa: E731
+    draw = lambda: (data.train[torch.randint(len(data.train), (256,), generator=g)], None)  # noqa: E731
     for _ in range(300):
-        gan_step(parts, draw(), unroll_steps=3, draw=draw)
+        gan_step(parts, *draw(), unroll_steps=3, draw=draw)
     with torch.no_grad():
         samples = G(torch.randn(2500, 16))
     dist, mode = torch.cdist(samples, data.extras["centres"]).min(1)

@@ -74,10 +74,15 @@ def cmd_evaluate(args) -> int:
             print(f"{psi:>6} {r['lenet_fid']:>9.3f} {r['lenet_kid']:>9.5f} {r['classifier_score']:>7.3f} "
                   f"{r['classifier_score_real']:>6.3f} {r['class_kl_to_uniform']:>9.4f} {r['precision']:>6.3f} "
                   f"{r['recall']:>6.3f}")
+        for r in rows:
+            if "conditional_accuracy" in r:
+                print(f"class-conditional: {r['conditional_accuracy']:.1%} of samples show the class asked for; "
+                      "FID per class " + " ".join(f"{c}:{v:.1f}" for c, v in enumerate(r["per_class_fid"])))
     elif record["kind"] == "stacked-mnist-evaluation":
         m = rows[0]
         print(f"Stacked MNIST: {m['modes_covered']} of 1000 modes over {m['samples']:,} samples, "
-              f"KL to uniform {m['kl_to_uniform']:.3f}")
+              f"KL to uniform {m['kl_to_uniform']:.3f}"
+              + (f", {m['conditional_accuracy']:.1%} the triple asked for" if "conditional_accuracy" in m else ""))
     else:
         m = rows[0]
         print(f"{gen.dataset}: {m['modes_with_any_sample']} of {m['modes_total']} modes with a sample, "

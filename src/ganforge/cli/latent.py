@@ -38,11 +38,15 @@ def add_parsers(sub) -> None:
     p.add_argument("--square-size", type=int_at_least(1), default=8, help="side of the square mask (8)")
     p.set_defaults(func=cmd_restore)
 
-    p = sub.add_parser("interpolate", help="decode G(a*z1 + (1-a)*z2) between pairs of images")
+    p = sub.add_parser("interpolate", help="decode G(a*z1 + (1-a)*z2) between pairs of images, or between two "
+                       "classes at fixed z")
     _generator_args(p)
-    p.add_argument("--a", nargs="+", required=True, metavar="IMG",
-                   help="first image(s): test-split indices or image files (a = 1)")
-    p.add_argument("--b", nargs="+", required=True, metavar="IMG", help="second image(s), as many as --a (a = 0)")
+    p.add_argument("--a", nargs="+", metavar="IMG", help="first image(s): test-split indices or image files (a = 1)")
+    p.add_argument("--b", nargs="+", metavar="IMG", help="second image(s), as many as --a (a = 0)")
+    p.add_argument("--classes", nargs=2, type=int_at_least(0), metavar=("A", "B"),
+                   help="a conditional generator: from class B (a = 0) to class A (a = 1) at fixed z, instead of "
+                   "images")
+    p.add_argument("-n", type=int_at_least(1), default=4, help="with --classes: rows, one latent each (4)")
     p.add_argument("--alphas", help="comma-separated a values (default 0,0.125,...,1)")
     p.add_argument("--slerp", action="store_true", help="spherical instead of linear interpolation")
     _inversion_args(p)
@@ -64,6 +68,8 @@ def _generator_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", type=registry_type(DATASETS), help="dataset of a legacy state dict")
     p.add_argument("--raw-weights", action="store_true",
                    help="G's own weights, not the moving average of them that a run with --ema keeps")
+    p.add_argument("--class", dest="label", type=int_at_least(0), metavar="C",
+                   help="a class-conditional generator's class (default: the classes in turn, sample by sample)")
     p.add_argument("--data-root", help="folder holding the dataset, as for train")
     p.add_argument("--seed", type=int, default=0, help="random seed (0)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
@@ -91,8 +97,9 @@ def _inversion_args(p: argparse.ArgumentParser) -> None:
 
 
 def _open(args):
-    return open_generator(args.generator, model=args.model, z_dim=args.z_dim, dataset=args.dataset,
-                          device=pick_device(args.device), raw=args.raw_weights)
+    gen = open_generator(args.generator, model=args.model, z_dim=args.z_dim, dataset=args.dataset,
+                         device=pick_device(args.device), raw=args.raw_weights)
+    return gen.with_class(args.label) if args.label is not None else gen
 
 
 def _out(args, command: str) -> Path:
@@ -162,9 +169,20 @@ def cmd_interpolate(args) -> int:
     from ..pipelines.inputs import image_refs
     from ..pipelines.latent import interpolate_images
 
+    alphas = parse_alphas(args.alphas)
+    if args.classes:
+        from ..pipelines.latent import interpolate_classes
+
+        if args.a or args.b or args.label is not None:
+            raise GanforgeError("--classes interpolates at fixed latents: give it without --a, --b or --class")
+        gen, out = _open(args), _out(args, "interpolate")
+        interpolate_classes(gen, *args.classes, args.n, out, alphas=alphas, seed=args.seed)
+        print(f"outputs in {out}")
+        return 0
+    if not args.a or not args.b:
+        raise GanforgeError("give --a and --b (images to interpolate between), or --classes A B")
     if len(args.a) != len(args.b):
         raise GanforgeError(f"--a has {len(args.a)} images but --b has {len(args.b)}; give them in pairs")
-    alphas = parse_alphas(args.alphas)
     gen, out = _open(args), _out(args, "interpolate")
     first, names_a = image_refs(gen, args.a, args.data_root)
     second, names_b = image_refs(gen, args.b, args.data_root)

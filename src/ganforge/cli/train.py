@@ -83,6 +83,9 @@ def add_parser(sub) -> None:
     for flag, kind, metavar, text in STABILISERS:
         p.add_argument(flag, metavar=metavar, help=text, **({"choices": kind} if isinstance(kind, tuple) else
                                                             {"type": kind} if kind else {}))
+    p.add_argument("--conditional", action="store_true",
+                   help="class-conditional: G takes a class too, D gets a projection head (mnist, fashion, "
+                   "stacked-mnist)")
     p.add_argument("--sync-bn", action="store_true",
                    help="under torchrun: BatchNorm statistics over the global batch of all processes")
     p.add_argument("--compile", action="store_true", help="torch.compile G and D (worth it for long GPU runs)")

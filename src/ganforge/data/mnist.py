@@ -79,7 +79,8 @@ def _dataset(name: str, split, source: str) -> Dataset:
 
 
 @register_dataset("mnist", family="mnist", about="handwritten digits, 28x28 grey",
-                  get="full MNIST: --download once online, or torchvision's MNIST/raw files under --data-root")
+                  get="full MNIST: --download once online, or torchvision's MNIST/raw files under --data-root",
+                  classes=10)
 def load_mnist(options: DataOptions) -> Dataset:
     from torchvision.datasets import MNIST  # 1.5 s to import; the registry is read by every command
     if options.root is not None or options.download:
@@ -111,7 +112,8 @@ def _fashion_from_debian(folder: Path, cache: Path) -> Path | None:
 
 
 @register_dataset("fashion", family="mnist", about="Fashion-MNIST clothing, 28x28 grey",
-                  get="apt-get install dataset-fashion-mnist, or torchvision's FashionMNIST/raw under --data-root")
+                  get="apt-get install dataset-fashion-mnist, or torchvision's FashionMNIST/raw under --data-root",
+                  classes=10)
 def load_fashion(options: DataOptions) -> Dataset:
     from torchvision.datasets import FashionMNIST  # 1.5 s to import: see load_mnist
     if options.root is not None:
@@ -145,7 +147,7 @@ def stack_digits(images: Tensor, labels: Tensor, n: int, seed: int) -> tuple[Ten
 
 
 @register_dataset("stacked-mnist", family="mnist", about="three MNIST digits as RGB channels; 1,000 modes",
-                  get="built from MNIST (see mnist)")
+                  get="built from MNIST (see mnist)", classes=1000)
 def load_stacked_mnist(options: DataOptions) -> Dataset:
     base = load_mnist(options)
     xtr, ytr = stack_digits(base.train, base.train_labels, 60_000, options.seed)

@@ -57,9 +57,14 @@ Loader = Callable[[DataOptions], Dataset]
 DATASETS: Registry[Loader] = Registry("dataset")
 
 
-def register_dataset(name: str, *, family: str, about: str, get: str):
-    """``get``: one line on how to obtain the full data, shown by ``ganforge data``."""
-    return DATASETS.register(name, family=family, about=about, get=get)
+def register_dataset(name: str, *, family: str, about: str, get: str, classes: int = 0):
+    """``get``: one line on how to obtain the full data, shown by ``ganforge data``; ``classes``: how
+    many label values its items carry (0: unlabelled), what --conditional trains on."""
+    return DATASETS.register(name, family=family, about=about, get=get, classes=classes)
+
+
+def dataset_classes(name: str) -> int:
+    return DATASETS.entry(name).meta["classes"]
 
 
 def load_dataset(name: str, options: DataOptions = DataOptions()) -> Dataset:

@@ -19,7 +19,7 @@ from ..console import say
 from ..data import DataOptions, load_dataset
 from ..errors import GanforgeError
 from ..evaluation.classifier import load_evaluator
-from ..evaluation.metrics import evaluate_images, image_metrics, real_features
+from ..evaluation.metrics import evaluate_images, fid, image_metrics, real_features
 from ..evaluation.modes import STACKED_SAMPLES, TOY_SAMPLES, mode_histogram_metrics, stacked_modes, toy_metrics
 from ..io import make_folder
 from ..loading import OpenedGenerator
@@ -67,7 +67,13 @@ def _images(gen: OpenedGenerator, out: Path, n: int, psis: list[Optional[float]]
     rows = []
     for psi in psis:
         images, _ = sample(gen.G, n, gen.z_dim, psi=psi, seed=seed, device=gen.device)
-        rows.append({"truncation": psi, **image_metrics(real, evaluate_images(net, images.cpu()))})
+        fake = evaluate_images(net, images.cpu())
+        rows.append({"truncation": psi, **image_metrics(real, fake)})
+        if gen.classes:
+            asked = _asked(gen, n)
+            rows[-1]["conditional_accuracy"] = float((fake.probs.argmax(1) == asked).double().mean())
+            rows[-1]["per_class_fid"] = [fid(real.features[data.test_labels == c], fake.features[asked == c])
+                                         for c in range(gen.classes)]
     if len(rows) > 1:
         truncation_plot(make_folder(out) / "truncation.png", [r["truncation"] or math.inf for r in rows],
                         [r["lenet_fid"] for r in rows], [r["classifier_score"] for r in rows])
@@ -83,11 +89,21 @@ def _images(gen: OpenedGenerator, out: Path, n: int, psis: list[Optional[float]]
 def _stacked(gen: OpenedGenerator, n: int, psi: Optional[float], seed: int,
              evaluator: Optional[Path]) -> dict[str, Any]:
     net, _ = load_evaluator("mnist", path=evaluator, device=gen.device)
-    modes = []
+    modes, hits = [], []
     for i in range(0, n, 2000):  # in chunks: 26,000 colour images at once are not needed
         images, _ = sample(gen.G, min(2000, n - i), gen.z_dim, psi=psi, seed=seed + i, device=gen.device)
         modes.append(stacked_modes(net, images))
-    return {"truncation": psi, "results": [mode_histogram_metrics(torch.cat(modes), 1000)]}
+        if gen.classes:
+            hits.append(modes[-1] == _asked(gen, len(images)))
+    result = mode_histogram_metrics(torch.cat(modes), 1000)
+    if gen.classes:
+        result["conditional_accuracy"] = float(torch.cat(hits).double().mean())
+    return {"truncation": psi, "results": [result]}
+
+
+def _asked(gen: OpenedGenerator, n: int) -> Tensor:
+    """The classes a conditional generator's ``n`` samples were asked for: cycled, as gen.G draws them."""
+    return torch.arange(n) % gen.classes
 
 
 def _toy(gen: OpenedGenerator, out: Path, n: int, psi: Optional[float], seed: int) -> dict[str, Any]:

@@ -45,6 +45,11 @@ def _invert(gen: OpenedGenerator, images: Tensor, options: InversionOptions,
                   prune_after=options.prune_after)
 
 
+def _source(gen: OpenedGenerator) -> dict[str, Any]:
+    """Which generator a record's results came from (and which class, for a conditional one)."""
+    return {"generator": gen.source, **({"class": gen.label} if gen.classes else {})}
+
+
 def _finite(x: float) -> Optional[float]:
     return round(x, 6) if math.isfinite(x) else None  # JSON has no inf: identical images give PSNR null
 
@@ -67,7 +72,7 @@ def invert_images(gen: OpenedGenerator, images: Tensor, names: Sequence[str], op
                        save(latents, metadata={"generator": gen.source, "names": json.dumps(list(names))}))
     mse = ((result.reconstructions - images) ** 2).flatten(1).mean(1)
     scores = psnr(result.reconstructions, images)
-    record = {"generator": gen.source, **options.fields(), "mean_mse": round(float(mse.mean()), 6),
+    record = {**_source(gen), **options.fields(), "mean_mse": round(float(mse.mean()), 6),
               "images": [{"image": n, "restart_losses": [round(v, 6) for v in result.final[i].tolist()],
                           "chosen": int(result.best[i]), "mse": round(float(mse[i]), 6),
                           "psnr": _finite(float(scores[i]))} for i, n in enumerate(names)]}
@@ -119,7 +124,7 @@ def restore_images(gen: OpenedGenerator, images: Tensor, names: Sequence[str], o
             "images": [{"image": n, **{k: _finite(float(v[i])) for k, v in metrics.items()}}
                        for i, n in enumerate(names)],
         }
-    record = {"generator": gen.source, **options.fields(), "masks": report}
+    record = {**_source(gen), **options.fields(), "masks": report}
     write_record(out / "results.json", "restoration", record)
     return record
 
@@ -138,10 +143,36 @@ def interpolate_images(gen: OpenedGenerator, first: Tensor, second: Tensor, name
     names_a, names_b = names
     image_table(out / "interpolation.png", result.rows, col_titles=[f"a={a:g}" for a in result.alphas],
                 row_titles=[f"{b} -> {a}" for a, b in zip(names_a, names_b)])
-    record = {"generator": gen.source, "alphas": list(result.alphas), "slerp": slerp,
+    record = {**_source(gen), "alphas": list(result.alphas), "slerp": slerp,
               "latents_from": "encoder" if gen.encoder is not None else "inversion",
               "formula": "G(a*z1 + (1-a)*z2); z1 from --a, z2 from --b",
               "pairs": [{"a": x, "b": y} for x, y in zip(names_a, names_b)]}
+    write_record(out / "results.json", "interpolation", record)
+    return record
+
+
+@torch.no_grad()
+def interpolate_classes(gen: OpenedGenerator, a: int, b: int, rows: int, out: Path, *,
+                        alphas: Sequence[float] = REPORT_ALPHAS, seed: int = 0) -> dict[str, Any]:
+    """A conditional generator's way from class ``b`` to class ``a`` at fixed latents: one row per latent,
+    G(z, a*e_a + (1-a)*e_b) for each a, e being G's class embeddings; writes interpolation.png and
+    results.json."""
+    if gen.conditional is None:
+        raise GanforgeError(f"{gen.source} is not class-conditional: --classes needs a generator trained with "
+                            "--conditional")
+    for c in (a, b):
+        if not 0 <= c < gen.classes:
+            raise GanforgeError(f"--classes {c} is not one of the generator's classes 0..{gen.classes - 1}")
+    G = gen.conditional
+    z = torch.randn(rows, gen.z_dim, generator=torch.Generator().manual_seed(seed)).to(gen.device)
+    e_a, e_b = G.embed.weight[a], G.embed.weight[b]
+    table = torch.stack([torch.stack([G.from_embedding(zi[None], (t * e_a + (1 - t) * e_b)[None])[0] for t in alphas])
+                         for zi in z])  # (rows, alphas, C, H, W)
+    out = make_folder(out)
+    image_table(out / "interpolation.png", table.cpu(), col_titles=[f"a={t:g}" for t in alphas],
+                row_titles=[f"z{i}: {b} -> {a}" for i in range(rows)])
+    record = {**_source(gen), "alphas": list(alphas), "classes": [a, b], "rows": rows, "seed": seed,
+              "formula": "G(z, a*e_A + (1-a)*e_B) at fixed z; e: G's class embeddings"}
     write_record(out / "results.json", "interpolation", record)
     return record
 
@@ -166,7 +197,7 @@ def sample_images(gen: OpenedGenerator, n: int, out: Path, *, truncation: Option
         files.append("samples/")
     atomic_write_bytes(out / "z.safetensors", save({"z": z.cpu().contiguous()},
                                                    metadata={"generator": gen.source, "truncation": str(truncation)}))
-    record = {"generator": gen.source, "dataset": gen.dataset, "n": n, "truncation": truncation, "seed": seed,
+    record = {**_source(gen), "dataset": gen.dataset, "n": n, "truncation": truncation, "seed": seed,
               "files": files}
     write_record(out / "results.json", "samples", record)
     return record

@@ -93,6 +93,7 @@ class AETask:
     model: nn.Module
     opt: torch.optim.Optimizer
     train_x: Tensor
+    train_y = None  # the autoencoder reads no labels
     probe: Tensor  # fixed test images whose latents make the per-epoch CDF and KS statistic
     shown: Tensor  # fixed test images shown with their reconstructions
     ks_history: list[dict]
@@ -112,7 +113,7 @@ class AETask:
         self.ks_history = [r for r in self.ks_history if r["epoch"] <= epoch]  # a resumed run's, up to here
         self.model.train()
 
-    def step(self, real: Tensor, iteration: int) -> AEStats:
+    def step(self, real: Tensor, labels: None, iteration: int) -> AEStats:
         return ae_step(self.model, self.opt, real, factor=self.factor, latent_reg=self.cfg.latent_reg,
                        moments_over=self.cfg.moments_over)
 

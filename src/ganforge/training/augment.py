@@ -113,5 +113,5 @@ class Augmented(nn.Module):
         super().__init__()
         self.d, self.augment = D, augment
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self.d(self.augment(x))
+    def forward(self, x: Tensor, *labels: Tensor) -> Tensor:
+        return self.d(self.augment(x), *labels)

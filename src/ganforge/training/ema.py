@@ -15,6 +15,8 @@ import torch
 from torch import Tensor, nn
 from torch.optim.swa_utils import AveragedModel, update_bn
 
+from ..models.conditional import WithClasses
+
 
 def ema_beta(images: int, batch: int, half_life: float, rampup: Optional[float]) -> float:
     """The weight of the old average in the update after ``images`` training images."""
@@ -34,13 +36,16 @@ class EmaOfG:
         torch._foreach_lerp_(averaged, current, 1.0 - self.beta)
 
     @torch.no_grad()
-    def refresh_batchnorm(self, z_dim: int, batch: int, device: torch.device, batches: int = 16) -> None:
+    def refresh_batchnorm(self, z_dim: int, batch: int, device: torch.device, classes: int = 0,
+                          batches: int = 16) -> None:
         """BatchNorm statistics of the average, from ``batches`` batches of latents of its own RNG (the
-        training's random streams are left alone). Training overwrites them at the next update."""
+        training's random streams are left alone; a conditional G's classes cycle over each batch).
+        Training overwrites them at the next update."""
         rng = torch.Generator().manual_seed(0)
         latents = [torch.randn(batch, z_dim, generator=rng).to(device) for _ in range(batches)]
+        G = WithClasses(self.model.module) if classes else self.model.module
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):  # dropout draws stay apart
-            update_bn(latents, self.model.module)
+            update_bn(latents, G)
 
     def update(self, G: nn.Module, images: int, batch: int) -> None:
         """Blend G in, ``images`` being the training images seen once this batch is counted."""

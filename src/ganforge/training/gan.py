@@ -19,7 +19,9 @@ from ..checkpoint import save_generator
 from ..config import TrainConfig, resolve
 from ..errors import GanforgeError
 from ..losses import get_loss
+from ..data.registry import dataset_classes
 from ..models import build_model
+from ..models.conditional import ProjectionD, conditional_generator
 from ..models.fast import speed_up
 from .distributed import SINGLE, World, convert_sync_bn, wrap
 from .augment import Augment, Augmented
@@ -28,7 +30,7 @@ from .loop import Setting, run_training
 from .run_folder import RunFolder
 from .state import Position
 from .stats import GanStats, MetricsLog
-from .step import GanParts, adam, gan_step
+from .step import GanParts, adam, gan_step, generate
 
 
 @dataclass
@@ -72,7 +74,9 @@ def build_gan(cfg: TrainConfig, shape: tuple[int, ...], device: torch.device, wo
     if cfg.batch_size // world.size % cfg.pack:
         raise GanforgeError(f"each of the {world.size} processes gets {cfg.batch_size // world.size} samples a "
                             f"batch, which --pack {cfg.pack} does not divide")
-    G = build_model(cfg.generator, role="G", shape=shape, z_dim=cfg.z_dim).to(device)
+    classes = dataset_classes(cfg.dataset) if cfg.conditional else 0
+    G = (conditional_generator(cfg.generator, shape=shape, z_dim=cfg.z_dim, classes=classes) if classes
+         else build_model(cfg.generator, role="G", shape=shape, z_dim=cfg.z_dim)).to(device)
     D = build_model(cfg.discriminator, role="D", shape=(cfg.pack * shape[0], *shape[1:])).to(device)
     G, D = speed_up(G, device), speed_up(D, device)
     if cfg.spectral_norm in ("g", "both"):
@@ -81,6 +85,8 @@ def build_gan(cfg: TrainConfig, shape: tuple[int, ...], device: torch.device, wo
         D = spectral_normalise(D)
     if cfg.pack > 1:
         D = Packed(D, cfg.pack)
+    if classes:
+        D = ProjectionD(D, classes).to(device)
     augment = None
     if cfg.augment != "none":
         augment = Augment(cfg.augment.split(","), p=cfg.augment_p, target=cfg.ada_target, batch=cfg.batch_size,
@@ -95,7 +101,7 @@ def build_gan(cfg: TrainConfig, shape: tuple[int, ...], device: torch.device, wo
     opt_g = adam(G.parameters(), cfg.lr_g, (cfg.beta1, cfg.beta2), device)
     opt_d = adam(D.parameters(), cfg.lr_d, (cfg.beta1, cfg.beta2), device)
     parts = GanParts(wrap(G, world, device), wrap(D, world, device), opt_g, opt_d, get_loss(cfg.loss), cfg.z_dim,
-                     cfg.real_label, world, r1=cfg.r1, r2=cfg.r2, reg_every=cfg.reg_every)
+                     cfg.real_label, world, r1=cfg.r1, r2=cfg.r2, reg_every=cfg.reg_every, classes=classes)
     return Gan(G, D, opt_g, opt_d, parts, memory, augment)
 
 
@@ -147,8 +153,10 @@ class GanTask:
     cfg: TrainConfig
     gan: Gan
     train_x: Tensor
+    train_y: Optional[Tensor]  # (N,) classes of train_x on the device, when conditional
     draw_rng: torch.Generator
     fixed_z: Tensor  # (sample_count, z) the latents of every epoch's sample grid
+    fixed_y: Optional[Tensor]  # (sample_count,) their classes, cycled, when conditional
     centres: Optional[Tensor]  # mode centres of a 2-D toy, drawn under its samples
     meta: dict[str, Any]
     kind: str = "gan-run"
@@ -167,20 +175,21 @@ class GanTask:
         self.vanish = VanishingWatch(self.cfg.vanish_threshold, self.cfg.vanish_patience)
         self.autocast = autocast(self.cfg, self.train_x.device)
 
-    def draw(self) -> Tensor:
-        """A fresh random batch for look-ahead D steps: this rank's share of it."""
-        world, x = self.gan.parts.world, self.train_x
-        return world.shard(x[torch.randint(len(x), (self.cfg.batch_size,), generator=self.draw_rng).to(x.device)])
+    def draw(self) -> tuple[Tensor, Optional[Tensor]]:
+        """A fresh random batch for look-ahead D steps and its classes: this rank's share of them."""
+        world, x, y = self.gan.parts.world, self.train_x, self.train_y
+        index = torch.randint(len(x), (self.cfg.batch_size,), generator=self.draw_rng).to(x.device)
+        return world.shard(x[index]), None if y is None else world.shard(y[index])
 
     def start_epoch(self, epoch: int) -> None:
         self.gan.G.train(), self.gan.D.train()
 
-    def step(self, real: Tensor, iteration: int) -> GanStats:
+    def step(self, real: Tensor, labels: Optional[Tensor], iteration: int) -> GanStats:
         cfg = self.cfg
         penalise = bool(cfg.r1 or cfg.r2) and iteration % cfg.reg_every == 0  # lazy regularisation
         with self.autocast:
             augment = self.gan.augment
-            stats = gan_step(self.gan.parts, real, d_steps=cfg.d_steps, g_steps=cfg.g_steps,
+            stats = gan_step(self.gan.parts, real, labels, d_steps=cfg.d_steps, g_steps=cfg.g_steps,
                              unroll_steps=cfg.unroll_steps, unroll_mode=cfg.unroll_mode, draw=self.draw,
                              penalise=penalise,
                              observe=None if augment is None else lambda logits: augment.observe(logits, iteration))
@@ -193,7 +202,7 @@ class GanTask:
         when there is one."""
         if self.ema is None:
             return self.gan.G
-        self.ema.refresh_batchnorm(self.cfg.z_dim, self.cfg.batch_size, self.train_x.device)
+        self.ema.refresh_batchnorm(self.cfg.z_dim, self.cfg.batch_size, self.train_x.device, self.meta["classes"])
         return self.ema.model.module
 
     def after_flush(self, rows: list[dict[str, float]], progress: tqdm) -> None:
@@ -209,7 +218,7 @@ class GanTask:
     def end_epoch(self, run: RunFolder, epoch: int, log: MetricsLog) -> None:
         G, cfg = self.shown_G(), self.cfg
         G.eval()
-        samples = G(self.fixed_z)
+        samples = generate(G, self.fixed_z, self.fixed_y)
         G.train()
         plots.save_samples(run.samples / f"epoch_{epoch:03d}.png", samples, self.centres, title=f"epoch {epoch}")
         h = log.history
@@ -231,11 +240,15 @@ def build_gan_task(s: Setting) -> GanTask:
     cfg = s.cfg
     gan = build_gan(cfg, s.data.shape, s.device, s.world)
     train_x = s.data.train.to(s.device).contiguous(memory_format=gan.memory_format)
+    classes = gan.parts.classes
+    train_y = s.data.train_labels.to(s.device) if classes else None
     fixed_z = torch.randn(cfg.sample_count, cfg.z_dim, generator=torch.Generator().manual_seed(cfg.seed)).to(s.device)
+    fixed_y = torch.arange(cfg.sample_count, device=s.device) % classes if classes else None
     meta = {"generator": cfg.generator, "discriminator": cfg.discriminator, "z_dim": cfg.z_dim,
-            "shape": list(s.data.shape), "dataset": cfg.dataset, "loss": cfg.loss}
+            "shape": list(s.data.shape), "dataset": cfg.dataset, "loss": cfg.loss, "classes": classes}
     ema = EmaOfG(gan.G, half_life=cfg.ema * 1000, rampup=cfg.ema_rampup) if cfg.ema else None
-    return GanTask(cfg, gan, train_x, s.data_rng, fixed_z, s.data.extras.get("centres"), meta, ema=ema)
+    return GanTask(cfg, gan, train_x, train_y, s.data_rng, fixed_z, fixed_y, s.data.extras.get("centres"), meta,
+                   ema=ema)
 
 
 def train(cfg: TrainConfig, *, resume: Optional[Path] = None) -> Path:

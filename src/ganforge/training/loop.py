@@ -51,10 +51,11 @@ class Task(Protocol):
     modules: dict[str, nn.Module]  # saved in and restored from checkpoints under these names
     optimizers: dict[str, torch.optim.Optimizer]
     train_x: Tensor  # (N, ...) training data on the device, in the layout the models want
+    train_y: Optional[Tensor]  # (N,) its classes on the device, for a task that reads them; else None
     meta: dict[str, Any]  # checkpoint metadata: model names, z size, data shape, dataset
 
     def start_epoch(self, epoch: int) -> None: ...
-    def step(self, real: Tensor, iteration: int) -> NamedTuple: ...  # iteration: 0-based, over the whole run
+    def step(self, real: Tensor, labels: Optional[Tensor], iteration: int) -> NamedTuple: ...  # iteration: 0-based
     def after_flush(self, rows: list[dict[str, float]], progress: tqdm) -> None: ...
     def end_epoch(self, run: RunFolder, epoch: int, log: MetricsLog) -> None: ...
     def finish(self, run: RunFolder, log: MetricsLog, pos: Position) -> dict[str, Any]: ...
@@ -147,8 +148,10 @@ def run_training(cfg: Any, build: Callable[[Setting], Task], *, default_out: str
             progress.set_description(f"epoch {epoch + 1}" + (f"/{cfg.epochs}" if cfg.epochs else ""))
             progress.update(pos.batch)
             for b in range(pos.batch, n_batches):
-                real = world.shard(task.train_x[order[b * cfg.batch_size:(b + 1) * cfg.batch_size]])
-                stats = task.step(real, pos.iteration)
+                index = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
+                real = world.shard(task.train_x[index])
+                labels = None if task.train_y is None else world.shard(task.train_y[index])
+                stats = task.step(real, labels, pos.iteration)
                 if world.enabled:
                     stats = type(stats)(*mean_over_ranks(torch.stack(stats), world).unbind())
                 pos.batch, pos.iteration = b + 1, pos.iteration + 1

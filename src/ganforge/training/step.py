@@ -43,6 +43,7 @@ class GanParts:
     r1: float = 0.0  # gamma of the R1 penalty on real samples (Mescheder et al. 2018); 0: none
     r2: float = 0.0  # gamma of the R2 penalty on fake samples
     reg_every: int = 1  # the penalties are applied every reg_every iterations, scaled by it (lazy)
+    classes: int = 0  # class-conditional G(z, y) and D(x, y) over this many classes; 0: unconditional
     joint_d: bool = field(init=False)
     """Whether D scores real and fake batches in one pass: only when no layer of D mixes the
     samples of a batch (BatchNorm does), so one pass over both is the same as two."""
@@ -54,6 +55,26 @@ class GanParts:
         """(n, z) latents for this rank: its slice of the global batch's latents, so that every
         rank's random stream stays the one a single process would have."""
         return self.world.shard(torch.randn(n * self.world.size, self.z_dim, device=device))
+
+    def labels(self, n: int, device: torch.device | str) -> Tensor | None:
+        """(n,) classes for G's samples, uniform, sharded as the latents are; None when unconditional."""
+        if not self.classes:
+            return None
+        return self.world.shard(torch.randint(self.classes, (n * self.world.size,), device=device))
+
+
+def generate(G: nn.Module, z: Tensor, y: Tensor | None) -> Tensor:
+    """G(z), or G(z, y) for a class-conditional G."""
+    return G(z) if y is None else G(z, y)
+
+
+def judge(D: nn.Module, x: Tensor, y: Tensor | None) -> Tensor:
+    """D(x), or D(x, y) for a class-conditional D."""
+    return D(x) if y is None else D(x, y)
+
+
+def _cat(a: Tensor | None, b: Tensor | None) -> Tensor | None:
+    return None if a is None else torch.cat([a, b])
 
 
 def adam(params, lr: float, betas: tuple[float, float], device: torch.device) -> torch.optim.Adam:
@@ -69,24 +90,26 @@ def gradient_penalty(logits: Tensor, inputs: Tensor) -> Tensor:
     return grad.square().flatten(1).sum(1).mean()
 
 
-def d_step(parts: GanParts, real: Tensor, *, keep_fake: bool = False,
-           penalise: bool = False) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
-    """One discriminator update; returns (d_loss, real_logits, fake_logits) detached, and with
-    ``keep_fake`` the fake batch still attached to G's graph, for the generator step to reuse.
+def d_step(parts: GanParts, real: Tensor, real_y: Tensor | None = None, *, keep_fake: bool = False,
+           penalise: bool = False) -> tuple[Tensor, Tensor, Tensor, Tensor | None, Tensor | None]:
+    """One discriminator update on ``real`` (of classes ``real_y`` when conditional); returns (d_loss,
+    real_logits, fake_logits) detached, and with ``keep_fake`` the fake batch still attached to G's
+    graph, for the generator step to reuse, and its classes.
     With ``penalise``, the loss also has reg_every * (r1/2 * R1 + r2/2 * R2): lazy regularisation,
     the penalty of reg_every steps taken at once, as stylegan2 does."""
-    z = parts.latents(len(real), real.device)
+    z, fake_y = parts.latents(len(real), real.device), parts.labels(len(real), real.device)
     if keep_fake:
-        fake = parts.G(z)
+        fake = generate(parts.G, z, fake_y)
     else:
         with torch.no_grad():
-            fake = unwrap(parts.G)(z)
+            fake = generate(unwrap(parts.G), z, fake_y)
     r1, r2 = (parts.r1, parts.r2) if penalise else (0.0, 0.0)
     if parts.joint_d and not (r1 or r2):  # one larger pass: better use of the matrix kernels, one DDP forward
-        real_logits, fake_logits = parts.D(torch.cat([real, fake.detach()])).chunk(2)  # (B, ) each, or (B/pack,)
+        both = judge(parts.D, torch.cat([real, fake.detach()]), _cat(real_y, fake_y))
+        real_logits, fake_logits = both.chunk(2)  # (B, ) each, or (B/pack,)
     else:
         real_in, fake_in = real.detach().requires_grad_(bool(r1)), fake.detach().requires_grad_(bool(r2))
-        real_logits, fake_logits = parts.D(real_in), parts.D(fake_in)
+        real_logits, fake_logits = judge(parts.D, real_in, real_y), judge(parts.D, fake_in, fake_y)
     loss = parts.loss.d(real_logits, fake_logits, parts.real_label)
     total = loss
     if r1:
@@ -96,7 +119,8 @@ def d_step(parts: GanParts, real: Tensor, *, keep_fake: bool = False,
     parts.opt_d.zero_grad(set_to_none=True)
     total.backward()
     parts.opt_d.step()
-    return loss.detach(), real_logits.detach(), fake_logits.detach(), fake if keep_fake else None
+    return (loss.detach(), real_logits.detach(), fake_logits.detach(), fake if keep_fake else None,
+            fake_y if keep_fake else None)
 
 
 def _g_update(parts: GanParts, loss: Tensor) -> Tensor:
@@ -110,24 +134,28 @@ def _g_update(parts: GanParts, loss: Tensor) -> Tensor:
 
 
 def g_step(parts: GanParts, batch_size: int, device: torch.device | str,
-           fake: Tensor | None = None) -> tuple[Tensor, Tensor]:
-    """One plain generator update, on ``fake`` (G's output, graph attached) if given, else on a
-    fresh batch; returns (g_loss, G gradient norm)."""
+           fake: Tensor | None = None, fake_y: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """One plain generator update, on ``fake`` (G's output of classes ``fake_y``, graph attached) if
+    given, else on a fresh batch; returns (g_loss, G gradient norm)."""
     if fake is None:
-        fake = parts.G(parts.latents(batch_size, device))
-    fake_logits = unwrap(parts.D)(fake)
+        fake_y = parts.labels(batch_size, device)
+        fake = generate(parts.G, parts.latents(batch_size, device), fake_y)
+    fake_logits = judge(unwrap(parts.D), fake, fake_y)
     loss = parts.loss.g(fake_logits)
     return loss.detach(), _g_update(parts, loss)
 
 
-def g_step_unrolled_restore(parts: GanParts, k: int, draw: Callable[[], Tensor]) -> tuple[Tensor, Tensor]:
+Draw = Callable[[], tuple[Tensor, Tensor | None]]  # a fresh real batch and its classes (None: unconditional)
+
+
+def g_step_unrolled_restore(parts: GanParts, k: int, draw: Draw) -> tuple[Tensor, Tensor]:
     """The report's unrolling: k real look-ahead D steps, the G step, then D restored exactly."""
     d_weights = copy.deepcopy(unwrap(parts.D).state_dict())
     d_opt_state = copy.deepcopy(parts.opt_d.state_dict())
     batch = None
     for _ in range(k):
-        batch = draw()
-        d_step(parts, batch)
+        batch, batch_y = draw()
+        d_step(parts, batch, batch_y)
     loss, norm = g_step(parts, len(batch), batch.device)
     unwrap(parts.D).load_state_dict(d_weights)
     parts.opt_d.load_state_dict(d_opt_state)
@@ -159,11 +187,13 @@ def _lookahead_update(opt: torch.optim.Optimizer, names: list[str], params: dict
     return new
 
 
-def unrolled_g_loss(parts: GanParts, reals: list[Tensor], zs: list[Tensor], z_g: Tensor) -> Tensor:
+def unrolled_g_loss(parts: GanParts, reals: list[tuple[Tensor, Tensor | None]],
+                    zs: list[tuple[Tensor, Tensor | None]], z_g: tuple[Tensor, Tensor | None]) -> Tensor:
     """G's loss against D after len(reals) look-ahead steps, differentiable w.r.t. G (Metz et al.).
 
-    ``reals[i]`` and ``zs[i]`` feed look-ahead step i; ``z_g`` feeds the final G loss. D and its
-    optimiser are read, never written (BatchNorm buffers are copied).
+    ``reals[i]`` and ``zs[i]`` (each a tensor and its classes, None when unconditional) feed
+    look-ahead step i; ``z_g`` feeds the final G loss. D and its optimiser are read, never written
+    (BatchNorm buffers are copied).
     """
     G, D, opt = parts.G, unwrap(parts.D), parts.opt_d
     named = [(n, p) for n, p in D.named_parameters() if p.requires_grad]
@@ -179,46 +209,48 @@ def unrolled_g_loss(parts: GanParts, reals: list[Tensor], zs: list[Tensor], z_g:
         moments[n] = [m, v]
         step = max(step, int(state["step"])) if "step" in state else step
 
-    def d(x: Tensor, ps: dict[str, Tensor]) -> Tensor:
-        return functional_call(D, {**ps, **buffers}, (x,))
+    def d(x: Tensor, y: Tensor | None, ps: dict[str, Tensor]) -> Tensor:
+        return functional_call(D, {**ps, **buffers}, (x,) if y is None else (x, y))
 
-    for i, (real, z) in enumerate(zip(reals, zs)):
-        fake = G(z)  # not detached: D's look-ahead depends on G
-        d_loss = parts.loss.d(d(real, params), d(fake, params), parts.real_label)
+    for i, ((real, real_y), (z, fake_y)) in enumerate(zip(reals, zs)):
+        fake = generate(G, z, fake_y)  # not detached: D's look-ahead depends on G
+        d_loss = parts.loss.d(d(real, real_y, params), d(fake, fake_y, params), parts.real_label)
         grads = torch.autograd.grad(d_loss, [params[n] for n in names], create_graph=True)
         if parts.world.enabled:  # the look-ahead D is the one all ranks' data would make
             grads = tuple(all_reduce(g) / parts.world.size for g in grads)
         params = _lookahead_update(opt, names, params, grads, moments, step + i + 1)
-    return parts.loss.g(d(G(z_g), params))
+    return parts.loss.g(d(generate(G, *z_g), z_g[1], params))
 
 
-def g_step_unrolled_differentiable(parts: GanParts, k: int, draw: Callable[[], Tensor]) -> tuple[Tensor, Tensor]:
+def g_step_unrolled_differentiable(parts: GanParts, k: int, draw: Draw) -> tuple[Tensor, Tensor]:
     reals = [draw() for _ in range(k)]
-    device, n = reals[0].device, len(reals[0])
-    zs = [parts.latents(n, device) for _ in range(k)]
-    loss = unrolled_g_loss(parts, reals, zs, parts.latents(n, device))
+    device, n = reals[0][0].device, len(reals[0][0])
+    zs = [(parts.latents(n, device), parts.labels(n, device)) for _ in range(k)]
+    loss = unrolled_g_loss(parts, reals, zs, (parts.latents(n, device), parts.labels(n, device)))
     return loss.detach(), _g_update(parts, loss)
 
 
-def gan_step(parts: GanParts, real: Tensor, *, d_steps: int = 1, g_steps: int = 1, unroll_steps: int = 0,
-             unroll_mode: str = "restore", draw: Callable[[], Tensor] | None = None,
+def gan_step(parts: GanParts, real: Tensor, real_y: Tensor | None = None, *, d_steps: int = 1, g_steps: int = 1,
+             unroll_steps: int = 0, unroll_mode: str = "restore", draw: Draw | None = None,
              penalise: bool = False, observe: Callable[[Tensor], None] | None = None) -> GanStats:
-    """One batch of training. Returns its statistics as detached device tensors (no host sync here).
-    ``penalise``: the first D update of this batch carries the (lazy) R1/R2 penalties. ``observe``
-    is given D's logits on the real batch in its last update (adaptive augmentation reads them).
+    """One batch of training on ``real`` (of classes ``real_y`` for a class-conditional GAN). Returns
+    its statistics as detached device tensors (no host sync here). ``penalise``: the first D update
+    of this batch carries the (lazy) R1/R2 penalties. ``observe`` is given D's logits on the real
+    batch in its last update (adaptive augmentation reads them).
 
     Without unrolling, the first generator update reuses the last discriminator step's fake
     batch (as DCGAN's reference implementation does): G is unchanged in between, so this is
     the same update on the same distribution, with one generator forward pass fewer."""
     reuse = unroll_steps == 0
     for i in range(d_steps):
-        d_loss, real_logits, fake_logits, fake = d_step(parts, real, keep_fake=reuse and i == d_steps - 1,
-                                                        penalise=penalise and i == 0)
+        d_loss, real_logits, fake_logits, fake, fake_y = d_step(parts, real, real_y,
+                                                                keep_fake=reuse and i == d_steps - 1,
+                                                                penalise=penalise and i == 0)
     if observe is not None:
         observe(real_logits)
     for j in range(g_steps):
         if unroll_steps == 0:
-            g_loss, g_norm = g_step(parts, len(real), real.device, fake if j == 0 else None)
+            g_loss, g_norm = g_step(parts, len(real), real.device, *((fake, fake_y) if j == 0 else (None, None)))
         elif unroll_mode == "restore":
             g_loss, g_norm = g_step_unrolled_restore(parts, unroll_steps, draw)
         else:

@@ -1,0 +1,80 @@
+"""Class-conditional wrappers for any registered image G and D.
+
+- ``ConditionalG``: G(z, y) = G'([z, embed(y)]), the registered G built for a latent input
+  ``embed_dim`` wider (the input-concatenation of conditional GANs, Mirza and Osindero 2014).
+- ``ProjectionD``: D(x, y) = D'(x) + <embed(y), phi(x)>, phi(x) being what D's last linear layer
+  reads (the projection discriminator, Miyato and Koyama 2018). Under PacGAN packing D judges m
+  samples at once; their class embeddings are summed.
+- ``WithClasses``: a conditional G seen as a plain G z -> x, with the classes fixed, or cycled
+  over the batch (0, 1, ..., C-1, 0, 1, ...): what sampling, evaluation and inversion use.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+from torch import Tensor, nn
+
+from ..errors import GanforgeError
+from .registry import build_model
+
+
+def embed_dim(classes: int) -> int:
+    """Width of G's class embedding: a one-hot's width for few classes, at most 32."""
+    return min(classes, 32)
+
+
+class ConditionalG(nn.Module):
+    def __init__(self, g: nn.Module, classes: int, z_dim: int):
+        super().__init__()
+        self.g, self.classes, self.z_dim = g, classes, z_dim
+        self.embed = nn.Embedding(classes, embed_dim(classes))
+
+    def forward(self, z: Tensor, y: Tensor) -> Tensor:
+        return self.from_embedding(z, self.embed(y))
+
+    def from_embedding(self, z: Tensor, e: Tensor) -> Tensor:
+        """G at class embeddings ``e`` (N, embed_dim): a blend of two classes' rows interpolates between them."""
+        return self.g(torch.cat([z, e.to(z.dtype)], 1))
+
+
+def conditional_generator(name: str, *, shape: tuple[int, ...], z_dim: int, classes: int) -> ConditionalG:
+    return ConditionalG(build_model(name, role="G", shape=shape, z_dim=z_dim + embed_dim(classes)), classes, z_dim)
+
+
+class ProjectionD(nn.Module):
+    def __init__(self, d: nn.Module, classes: int):
+        super().__init__()
+        linears = [m for m in d.modules() if isinstance(m, nn.Linear)]
+        if not linears or linears[-1].out_features != 1:
+            raise GanforgeError("--conditional needs a discriminator whose last weight layer is a linear layer to "
+                                "one logit")
+        self.d, self.classes = d, classes
+        self.embed = nn.Embedding(classes, linears[-1].in_features)
+        nn.init.normal_(self.embed.weight, std=0.02)  # start near the unconditional D
+        self._phi: Optional[Tensor] = None
+        linears[-1].register_forward_hook(self._keep_features)
+
+    def _keep_features(self, module: nn.Module, inputs: tuple[Tensor, ...], output: Tensor) -> None:
+        self._phi = inputs[0]
+
+    def forward(self, x: Tensor, y: Tensor) -> Tensor:
+        logits = self.d(x)  # (B,) or (B/m,) under packing
+        phi, self._phi = self._phi, None
+        e = self.embed(y).view(len(logits), -1, phi.shape[1]).sum(1)
+        return logits + (e.to(phi.dtype) * phi).sum(1)
+
+
+class WithClasses(nn.Module):
+    """z -> G(z, y): ``y`` all ``fixed`` when given, else cycled over the batch."""
+
+    def __init__(self, g: ConditionalG, fixed: Optional[int] = None):
+        super().__init__()
+        if fixed is not None and not 0 <= fixed < g.classes:
+            raise GanforgeError(f"--class {fixed} is not one of the generator's classes 0..{g.classes - 1}")
+        self.g, self.fixed = g, fixed
+
+    def forward(self, z: Tensor) -> Tensor:
+        y = (torch.full((len(z),), self.fixed, device=z.device) if self.fixed is not None
+             else torch.arange(len(z), device=z.device) % self.g.classes)
+        return self.g(z, y)

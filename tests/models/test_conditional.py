@@ -1,0 +1,118 @@
+"""Class-conditional G and projection D: their maths on tiny models, a conditional toy GAN that
+learns which class goes where, and --conditional runs with every loss, unrolling mode and stabiliser."""
+import pytest
+import torch
+
+from ganforge.checkpoint import load_checkpoint
+from ganforge.cli import main
+from ganforge.data import load_dataset
+from ganforge.losses import get_loss
+from ganforge.models import build_model, count_parameters
+from ganforge.models.conditional import ProjectionD, WithClasses, conditional_generator
+from ganforge.training.gan import Packed
+from ganforge.training.step import GanParts, gan_step
+from ganforge.training.stats import read_metrics
+
+SHAPE = (1, 28, 28)
+
+
+def test_projection_d_adds_the_class_embedding_dotted_with_the_features_of_the_last_layer():
+    torch.manual_seed(0)
+    d = build_model("M5", role="D", shape=SHAPE).eval()
+    proj = ProjectionD(d, 10).eval()
+    x, y = torch.randn(6, *SHAPE), torch.tensor([0, 3, 3, 9, 1, 7])
+    phi = d.net[:-1](x)  # what M5's last linear layer reads: (6, 6272)
+    expected = d(x) + (proj.embed(y) * phi).sum(1)
+    torch.testing.assert_close(proj(x, y), expected)
+    assert proj.embed.weight.shape == (10, 6272)
+
+
+def test_under_packing_the_projection_sums_the_group_embeddings():
+    torch.manual_seed(0)
+    inner = build_model("M5", role="D", shape=(2, 28, 28)).eval()
+    proj = ProjectionD(Packed(inner, 2), 10).eval()
+    x, y = torch.randn(4, *SHAPE), torch.tensor([1, 2, 5, 5])
+    packed = x.reshape(2, 2, 28, 28)
+    phi = inner.net[:-1](packed)
+    e = proj.embed(y).view(2, 2, -1).sum(1)
+    torch.testing.assert_close(proj(x, y), inner(packed) + (e * phi).sum(1))
+
+
+def test_conditional_g_is_the_registered_g_on_z_and_the_class_embedding():
+    torch.manual_seed(0)
+    g = conditional_generator("M4", shape=SHAPE, z_dim=50, classes=10).eval()
+    plain = build_model("M4", role="G", shape=SHAPE, z_dim=60)
+    assert count_parameters(g) == count_parameters(plain) + 10 * 10  # one 10-d embedding per class
+    z = torch.randn(3, 50)
+    seven, three = g(z, torch.full((3,), 7)), g(z, torch.full((3,), 3))
+    assert not torch.allclose(seven, three)
+    torch.testing.assert_close(g.from_embedding(z, g.embed.weight[[7, 7, 7]]), seven)
+    assert [int(c) for c in torch.arange(12) % 10] == list(range(10)) + [0, 1]
+    torch.testing.assert_close(WithClasses(g)(torch.cat([z, z, z, z])[:10]),
+                               g(torch.cat([z, z, z, z])[:10], torch.arange(10)))
+    torch.testing.assert_close(WithClasses(g, 7)(z), seven)
+
+
+def test_a_discriminator_without_a_final_linear_logit_is_refused():
+    with pytest.raises(Exception, match="last weight layer is a linear layer"):
+        ProjectionD(torch.nn.Sequential(torch.nn.Conv2d(1, 1, 3)), 10)
+
+
+def test_a_conditional_toy_gan_puts_each_class_at_its_own_mode():
+    """Eight Gaussians, the class being the mode: after 600 steps G(z, c) lands at mode c."""
+    data = load_dataset("ring")
+    centres = data.extras["centres"]
+    labels = torch.cdist(data.train, centres).argmin(1)
+    torch.manual_seed(0)
+    G = conditional_generator("toy-g", shape=(2,), z_dim=4, classes=8)
+    D = ProjectionD(build_model("toy-d", role="D", shape=(2,)), 8)
+    parts = GanParts(G, D, torch.optim.Adam(G.parameters(), 1e-3, betas=(0.5, 0.999)),
+                     torch.optim.Adam(D.parameters(), 1e-3, betas=(0.5, 0.999)), get_loss("non_saturated"), 4,
+                     classes=8)
+    g = torch.Generator().manual_seed(1)
+    for _ in range(600):
+        index = torch.randint(len(data.train), (256,), generator=g)
+        gan_step(parts, data.train[index], labels[index])
+    with torch.no_grad():
+        asked = torch.arange(4000) % 8
+        points = G(torch.randn(4000, 4), asked)
+    at = torch.cdist(points, centres).argmin(1)
+    accuracy = float((at == asked).double().mean())
+    assert accuracy > 0.9, accuracy
+
+
+COMBINATIONS = {
+    "non_saturated": [],
+    "cross_entropy-k2-restore": ["-l", "cross_entropy", "-k", "2"],
+    "mse-k2-differentiable": ["-l", "mse", "-k", "2", "--unroll-mode", "differentiable", "-g", "M2", "-d", "M3"],
+    "hinge-gs2-ds2": ["-l", "hinge", "-gs", "2", "-ds", "2"],
+    "stabilisers": ["--r1", "1", "--r2", "1", "--reg-every", "2", "--spectral-norm", "both", "--pack", "2",
+                    "--augment", "translation,cutout", "--ada-target", "0.6", "--ema", "1"],
+}
+
+
+@pytest.mark.parametrize("extra", COMBINATIONS.values(), ids=COMBINATIONS)
+def test_conditional_runs_with_every_loss_unrolling_mode_and_stabiliser(tmp_path, extra):
+    run = tmp_path / "run"
+    models = [] if "-g" in extra else ["-g", "M4", "-d", "M5"]
+    assert main(["train", "--dataset", "mnist", *models, "--limit", "64", "-b", "16", "-e", "1", "-q", "--log-every",
+                 "1", "--conditional", *extra, "-o", str(run)]) == 0
+    rows = read_metrics(run / "metrics.csv")
+    assert len(rows) == 4 and all(abs(r["d_loss"]) < 1e3 for r in rows)
+    tensors, meta = load_checkpoint(run / "generator.safetensors")
+    assert meta["classes"] == 10 and "G.embed.weight" in tensors
+
+
+def test_a_conditional_run_resumes_exactly_and_unlabelled_data_is_refused(tmp_path, capsys):
+    args = ["train", "--dataset", "mnist", "-g", "M4", "-d", "M5", "--limit", "64", "-b", "16", "-q", "--conditional"]
+    assert main(args + ["-e", "2", "-o", str(tmp_path / "whole")]) == 0
+    assert main(args + ["-e", "1", "-o", str(tmp_path / "cut")]) == 0
+    assert main(["train", "--resume", str(tmp_path / "cut"), "-e", "2", "-q"]) == 0
+    a = load_checkpoint(tmp_path / "whole" / "checkpoints" / "last.safetensors")[0]
+    b = load_checkpoint(tmp_path / "cut" / "checkpoints" / "last.safetensors")[0]
+    assert "D.embed.weight" in a and all(torch.equal(a[k], b[k]) for k in a if not k.startswith("rng"))
+    capsys.readouterr()
+    assert main(["train", "--dataset", "ring", "--conditional", "-e", "1", "-o", str(tmp_path / "ring")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "needs a labelled dataset (mnist, fashion, stacked-mnist)" in err
+    assert not (tmp_path / "ring").exists()
