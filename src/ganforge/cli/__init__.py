@@ -7,7 +7,7 @@ from typing import Optional, Sequence
 from .. import __version__
 from ..errors import GanforgeError
 from ..models.fast import keep_freed_memory
-from . import evaluate, export, info, latent, report, train
+from . import demo, evaluate, export, info, latent, report, train
 from .common import Parser
 
 
@@ -21,6 +21,7 @@ def build_parser() -> Parser:
     evaluate.add_parsers(sub)
     report.add_parsers(sub)
     export.add_parsers(sub)
+    demo.add_parsers(sub)
     info.add_parsers(sub)
     return parser
 
