@@ -58,8 +58,9 @@ class Explorer:
         return {"image": data_url(grid(images, ncol=min(n, 8)))}
 
     def interpolate(self, first: Tensor | int, second: Tensor | int, steps: int, label: Optional[int]) -> dict[str, Any]:
-        """Between two samples (their seeds) or two images (inverted), in ``steps`` columns."""
-        G = self._G(label)
+        """Between two samples (their seeds) or two images (inverted), in ``steps`` columns; a conditional
+        G stays at one class all along (``label``, else 0)."""
+        G = self._G(0 if label is None and self.gen.classes else label)
         with self.lock:
             z = torch.cat([self._latent(G, x) for x in (first, second)])
             alphas = [1 - i / (steps - 1) for i in range(steps)]  # from the first (a = 1) to the second
