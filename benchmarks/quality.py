@@ -364,8 +364,8 @@ def section_recipes(args) -> dict:
 UNROLL_COMMANDS = {
     "ring report": ("ring", ["--dataset", "ring", "--recipe", "none", "-l", "non_saturated"], 40),
     "ring recipe": ("ring", ["--dataset", "ring"], 8),
-    "stacked-mnist report": ("stacked-mnist", ["--dataset", "stacked-mnist", "--recipe", "none"], 12),
-    "stacked-mnist recipe": ("stacked-mnist", ["--dataset", "stacked-mnist"], 12),
+    "stacked-mnist report": ("stacked-mnist", ["--dataset", "stacked-mnist", "--recipe", "none"], 2),
+    "stacked-mnist recipe": ("stacked-mnist", ["--dataset", "stacked-mnist"], 2),
 }
 
 

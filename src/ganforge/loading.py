@@ -38,7 +38,6 @@ class OpenedGenerator:
     encoder: Optional[Callable[[Tensor], Tensor]] = None  # images -> z, for autoencoders
     device: torch.device = torch.device("cpu")  # where G lives
     conditional: Optional[ConditionalG] = None  # G(z, y) of a class-conditional run; G then cycles the classes
-
     label: Optional[int] = None  # the class G draws, when fixed (with_class)
 
     @property

@@ -17,9 +17,9 @@ from tqdm.auto import tqdm
 from .. import plots
 from ..checkpoint import save_generator
 from ..config import TrainConfig, resolve
+from ..data.registry import dataset_classes
 from ..errors import GanforgeError
 from ..losses import get_loss
-from ..data.registry import dataset_classes
 from ..models import build_model
 from ..models.conditional import ProjectionD, conditional_generator
 from ..models.fast import speed_up
