@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import io
+import math
 import threading
 from importlib import resources
 from typing import Any, Callable, Optional
@@ -85,8 +86,14 @@ class Explorer:
                               **INVERSION).reconstructions
         where = hidden[None, None].expand_as(image)
         return {"original": data_url(grid(image)), "masked": data_url(grid(masked)),
-                "restored": data_url(grid(restored)), "psnr_all": float(psnr(restored, image)[0]),
-                "psnr_hidden": float(psnr(restored, image, where)[0]), "hidden_fraction": float(hidden.float().mean())}
+                "restored": data_url(grid(restored)), "psnr_all": _db(psnr(restored, image)),
+                "psnr_hidden": _db(psnr(restored, image, where)), "hidden_fraction": float(hidden.float().mean())}
+
+
+def _db(value: Tensor) -> Optional[float]:
+    """A PSNR for JSON: None where it is infinite (a perfect restoration), which JSON cannot hold."""
+    x = float(value[0])
+    return x if math.isfinite(x) else None
 
 
 def grid(images: Tensor, ncol: int = 1, scale: int = 4) -> Image.Image:
