@@ -170,6 +170,11 @@ def _image_evaluation(record: Record) -> list[Item]:
     if hist:
         item.body.append("<h3>Class histogram (share of samples per class)</h3>")
         item.body.append(table([str(i) for i in range(len(hist))], [hist]))
+    per_class = rows[0].get("per_class_fid") if rows else None
+    if per_class:  # a class-conditional generator, its classes asked for in turn
+        item.body.append(f"<h3>Class-conditional: {_fmt(100 * rows[0]['conditional_accuracy'])} % of samples show the "
+                         "class asked for; FID of each class's samples against its test images</h3>")
+        item.body.append(table([str(i) for i in range(len(per_class))], [per_class]))
     evaluator = record.get("evaluator") or {}
     item.body.append(f'<p class="note">Features of the shipped {html.escape(str(evaluator.get("dataset")))} '
                      f'evaluator (test accuracy {_fmt(evaluator.get("test_accuracy"))}); Inception FID: '
@@ -185,7 +190,7 @@ def _mode_evaluation(record: Record) -> list[Item]:
     item = Item(path, record.kind, f"{what}: evaluation of {record.get('generator', path.parent.name)}")
     rows = record.get("results") or []
     keys = [k for k in ("modes_with_any_sample", "modes_covered", "modes_total", "high_quality_share", "reverse_kl",
-                        "kl_to_uniform", "samples")
+                        "kl_to_uniform", "conditional_accuracy", "samples")
             if rows and k in rows[0]]
     item.body.append(table(["truncation ψ", *keys],
                            [["none" if record.get("truncation") is None else record["truncation"],
