@@ -172,8 +172,10 @@ def _image_evaluation(record: Record) -> list[Item]:
         item.body.append(table([str(i) for i in range(len(hist))], [hist]))
     per_class = rows[0].get("per_class_fid") if rows else None
     if per_class:  # a class-conditional generator, its classes asked for in turn
-        item.body.append(f"<h3>Class-conditional: {_fmt(100 * rows[0]['conditional_accuracy'])} % of samples show the "
-                         "class asked for; FID of each class's samples against its test images</h3>")
+        accuracy = rows[0].get("conditional_accuracy")
+        shown = _fmt(100 * accuracy) if isinstance(accuracy, (int, float)) else _fmt(accuracy)
+        item.body.append(f"<h3>Class-conditional: {shown} % of samples show the class asked for; FID of each "
+                         "class's samples against its test images</h3>")
         item.body.append(table([str(i) for i in range(len(per_class))], [per_class]))
     evaluator = record.get("evaluator") or {}
     item.body.append(f'<p class="note">Features of the shipped {html.escape(str(evaluator.get("dataset")))} '
