@@ -355,8 +355,9 @@ def section_recipes(args) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.commands:
             dataset, flags, about = COMMANDS[name]
+            seeds = range(args.seed_from, args.seed_from + args.seeds)
             out[name] = {"about": about, "dataset": dataset,
-                         "seeds": [staged(name, flags, args.stages, seed, Path(tmp)) for seed in range(args.seeds)]}
+                         "seeds": [staged(name, flags, args.stages, seed, Path(tmp)) for seed in seeds]}
     return {"stages": args.stages, "runs": out}
 
 
@@ -402,7 +403,12 @@ def merge(section: str, result: dict) -> dict:
         fcntl.flock(lock, fcntl.LOCK_EX)
         everything = json.loads(JSON.read_text()) if JSON.exists() else {}
         if section in everything:  # a section's runs may be measured in separate calls
-            result["runs"] = {**everything[section].get("runs", {}), **result["runs"]}
+            old = everything[section].get("runs", {})
+            for name, run in result["runs"].items():  # more seeds of a command join those measured before
+                if "seeds" in run and name in old:
+                    mine = {s.get("command") for s in run["seeds"]}
+                    run["seeds"] = [s for s in old[name].get("seeds", []) if s.get("command") not in mine] + run["seeds"]
+            result["runs"] = {**old, **result["runs"]}
         everything[section] = {**result, "machine": machine(), "measured": time.strftime("%Y-%m-%d")}
         tmp = JSON.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(everything, indent=2) + "\n")
@@ -583,7 +589,9 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--iterations", type=int, default=1000, help="losses: iterations per loss")
-    p.add_argument("--seeds", type=int, default=5, help="unroll: seeds per configuration")
+    p.add_argument("--seeds", type=int, default=5, help="unroll, recipes, unrolling: seeds per configuration")
+    p.add_argument("--seed-from", type=int, default=0,
+                   help="recipes: the first seed (more seeds of a command join those already in quality.json)")
     p.add_argument("--toys", nargs="+", default=["ring", "grid"], choices=["ring", "grid"])
     p.add_argument("--toy-iterations", type=int, default=2000)
     p.add_argument("--toy-lr", type=float, default=1e-3)
