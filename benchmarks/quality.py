@@ -407,7 +407,8 @@ def merge(section: str, result: dict) -> dict:
             for name, run in result["runs"].items():  # more seeds of a command join those measured before
                 if "seeds" in run and name in old:
                     mine = {s.get("command") for s in run["seeds"]}
-                    run["seeds"] = [s for s in old[name].get("seeds", []) if s.get("command") not in mine] + run["seeds"]
+                    kept = [s for s in old[name].get("seeds", []) if s.get("command") not in mine]
+                    run["seeds"] = kept + run["seeds"]
             result["runs"] = {**old, **result["runs"]}
         everything[section] = {**result, "machine": machine(), "measured": time.strftime("%Y-%m-%d")}
         tmp = JSON.with_suffix(".json.tmp")
@@ -464,7 +465,8 @@ def recipes_markdown(r: dict) -> list[str]:
                     md.append(f"| `{run['seeds'][0]['command']}` | {minutes} | {m['iterations']:,} | "
                               f"{m['lenet_fid']:.1f} | {m['classifier_score']:.2f} | {m['class_kl_to_uniform']:.3f} | "
                               f"{m['precision']:.3f} | {m['recall']:.3f} | {accuracy} |")
-            md.append("| the real test digits (the evaluator's ceiling) | | | 0 | 9.55 | | | | 98.1 % (its test accuracy) |")
+            md.append("| the real test digits (the evaluator's ceiling) | | | 0 | 9.55 | | | "
+                      "| 98.1 % (its test accuracy) |")
             recipe = runs.get(f"{dataset} recipe")
             if recipe:
                 m = recipe["seeds"][0]["at"][list(recipe["seeds"][0]["at"])[-1]]
@@ -490,8 +492,9 @@ def unrolling_markdown(r: dict) -> list[str]:
           "`python benchmarks/quality.py --section unrolling`: each command with `-k 0` and with `-k 5` (restore "
           "mode, the report's) for the same epochs at the same batch, so the same number of G steps; evaluated by "
           "`ganforge evaluate`'s function. The report's method is `--recipe none` (the report's defaults for the "
-          "dataset's models); the recipe is the dataset's. Ring modes counted as VEEGAN/PacGAN count them. Seconds: the training run's wall time on one "
-          "core (`taskset -c 0`, `OMP_NUM_THREADS=1`), so both k cost in the same units.", "",
+          "dataset's models); the recipe is the dataset's. Ring modes counted as VEEGAN/PacGAN count them. "
+          "Seconds: the training run's wall time on one core (`taskset -c 0`, `OMP_NUM_THREADS=1`), so both k "
+          "cost in the same units.", "",
           "| command | iterations | seeds | modes (mean, min) | high quality or KL to uniform (mean) | seconds |",
           "|---|---:|---:|---:|---:|---:|"]
     for name, run in r["runs"].items():

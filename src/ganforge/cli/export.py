@@ -22,7 +22,8 @@ def cmd_export(args) -> int:
 
     gen = open_generator(args.generator, raw=args.raw_weights, fast=False)
     where = Path(args.generator)
-    out = Path(args.out) if args.out else (where if where.is_dir() else where.parent) / f"generator{SUFFIXES[args.format]}"
+    folder = where if where.is_dir() else where.parent
+    out = Path(args.out) if args.out else folder / f"generator{SUFFIXES[args.format]}"
     meta = export_generator(gen, out, args.format)
     print(f"{args.format}: {meta['model']} ({meta['weights']} weights), z {meta['z_dim']} -> "
           f"{'x'.join(map(str, meta['shape']))}, any batch size")

@@ -58,7 +58,8 @@ class Explorer:
             images, _ = sample(self._G(label), n, self.gen.z_dim, psi=truncation, seed=seed, device=self.gen.device)
         return {"image": data_url(grid(images, ncol=min(n, 8)))}
 
-    def interpolate(self, first: Tensor | int, second: Tensor | int, steps: int, label: Optional[int]) -> dict[str, Any]:
+    def interpolate(self, first: Tensor | int, second: Tensor | int, steps: int,
+                    label: Optional[int]) -> dict[str, Any]:
         """Between two samples (their seeds) or two images (inverted), in ``steps`` columns; a conditional
         G stays at one class all along (``label``, else 0)."""
         G = self._G(0 if label is None and self.gen.classes else label)
