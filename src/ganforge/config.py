@@ -48,7 +48,7 @@ class RunOptions:
 # report found necessary there; the toys' batch and rate are the unrolled-GAN papers'.
 PLAIN: dict[str, Any] = dict(loss="non_saturated", lr_g=2e-4, lr_d=2e-4, beta1=0.5, beta2=0.999, real_label=1.0,
                              batch_size=64, r1=0.0, r2=0.0, reg_every=16, spectral_norm="none", pack=1, ema=0.0,
-                             augment="none", augment_p=1.0)
+                             augment="none", augment_p=1.0, clusters=0)
 PLAIN_BY_DATASET: dict[str, dict[str, Any]] = {
     "celeb": dict(lr_g=1e-4, lr_d=4e-4, real_label=0.9, batch_size=128),
     "ring": dict(lr_g=1e-4, lr_d=1e-4, batch_size=512),
@@ -61,13 +61,15 @@ MODELS_BY_DATASET = {"mnist": ("M4", "M5"), "fashion": ("M1", "M3"), "stacked-mn
 # `ganforge train --dataset X` runs X's recipe when it names no models; any option given on the
 # command line overrides the part of the recipe it names.
 _DIGITS = dict(generator="M4", discriminator="M5", lr_g=1e-3, lr_d=1e-3, ema=10.0)
+_MNIST = {**_DIGITS, "clusters": 20}
 _TOYS = dict(generator="pac-g", discriminator="pac-d", pack=4, batch_size=100, lr_g=1e-3, lr_d=1e-3, beta1=0.8,
              ema=10.0)
 RECIPES: dict[str, dict[str, Any]] = {
     # 5-minute screens, FID in the evaluator's features: Adam 2e-4 92 (the report's probes), 1e-3 102 -> EMA 96;
-    # ADA augmentation 122 (it pays off later, if at all); see README "Recipes" for the measured table.
-    "mnist": _DIGITS,
-    "fashion": _DIGITS,  # the MNIST recipe; Fashion-MNIST is not on the machine these were measured on
+    # ADA augmentation 122 (it pays off later, if at all); self-conditioned on 10 / 20 / 50 clusters 49 / 24 / 32;
+    # see README "Recipes" for the measured table.
+    "mnist": _MNIST,
+    "fashion": _MNIST,  # the MNIST recipe; Fashion-MNIST is not on the machine these were measured on
     "stacked-mnist": {**_DIGITS, "pack": 2},  # with PacDCGAN2's packing (Lin et al. 2018)
     # the DCGAN paper's 64x64 settings (Radford et al. 2016), with the moving average
     "celeb": dict(generator="M11", discriminator="M12", lr_g=2e-4, lr_d=2e-4, real_label=1.0, batch_size=128,
@@ -106,6 +108,7 @@ class TrainConfig(RunOptions):
     amp: Optional[str] = None  # "bf16": autocast the step to bfloat16
     channels_last: Optional[bool] = None  # None: on for image models on CPU and CUDA
     conditional: bool = False  # class-conditional: G(z, y) and a projection D, on a labelled dataset
+    clusters: Optional[int] = None  # self-conditioning: conditional on this many k-means clusters; 0: none
     # Options left at None take the recipe's value, or the report's method's (PLAIN).
     r1: Optional[float] = None  # gamma of the R1 gradient penalty on real samples; 0: none
     r2: Optional[float] = None  # gamma of the R2 gradient penalty on generated samples; 0: none
@@ -146,6 +149,8 @@ def resolve(cfg: TrainConfig) -> TrainConfig:
     g, d = MODELS_BY_DATASET[cfg.dataset]
     chosen = {"generator": g, "discriminator": d, **PLAIN, **PLAIN_BY_DATASET.get(cfg.dataset, {}),
               **RECIPES.get(cfg.recipe, {})}
+    if cfg.conditional and cfg.clusters is None:
+        cfg.clusters = 0  # labels, where asked for, take the place of a recipe's clusters
     for key, value in chosen.items():
         if getattr(cfg, key) is None:
             setattr(cfg, key, value)
@@ -197,6 +202,12 @@ def resolve(cfg: TrainConfig) -> TrainConfig:
     if cfg.conditional and not dataset_classes(cfg.dataset):
         labelled = ", ".join(e.name for e in DATASETS if e.meta["classes"])
         raise GanforgeError(f"--conditional needs a labelled dataset ({labelled}); {cfg.dataset} has no labels")
+    _at_least("--clusters", cfg.clusters, 0)
+    if cfg.clusters == 1:
+        raise GanforgeError("--clusters must be 0 (none) or at least 2, got 1")
+    if cfg.clusters and cfg.conditional:
+        raise GanforgeError("--clusters conditions on clusters of the data and --conditional on its labels: give "
+                            "one of them")
     if cfg.batch_size % cfg.pack:
         raise GanforgeError(f"-b {cfg.batch_size} must be divisible by --pack {cfg.pack} (D judges packs of samples)")
     if not (math.isfinite(cfg.ema) and cfg.ema >= 0):

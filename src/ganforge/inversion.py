@@ -15,6 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from .errors import GanforgeError
+from .models.conditional import ConditionalG
 
 OPTIMIZERS = ("adam", "sgd")
 DEFAULT_LR = {"adam": 0.05, "sgd": 1.0}
@@ -142,5 +143,8 @@ def _select_rows(z: Tensor, opt: torch.optim.Optimizer, keep: Tensor, kind: str,
 
 
 def _latent_size(G: nn.Module) -> int:
+    conditional = next((m for m in G.modules() if isinstance(m, ConditionalG)), None)
+    if conditional is not None:  # its first layer also reads the class embedding
+        return conditional.z_dim
     first = next(m for m in G.modules() if isinstance(m, (nn.Linear, nn.ConvTranspose2d, nn.Conv2d)))
     return first.in_features if isinstance(first, nn.Linear) else first.in_channels

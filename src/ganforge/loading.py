@@ -44,6 +44,18 @@ class OpenedGenerator:
     def classes(self) -> int:
         return 0 if self.conditional is None else self.conditional.classes
 
+    @property
+    def prior(self) -> Optional[Tensor]:
+        """How often G draws each class when it picks them itself: the clusters' sizes of a
+        self-conditioned run (--clusters); None: the classes in turn."""
+        clusters = self.meta.get("clusters")
+        return None if not clusters else torch.tensor(clusters["prior"])
+
+    @property
+    def labelled(self) -> bool:
+        """Whether G's classes are the dataset's labels (--conditional), not clusters."""
+        return bool(self.classes) and not self.meta.get("clusters")
+
     def with_class(self, label: int) -> "OpenedGenerator":
         """This generator with G drawing class ``label`` only (a conditional generator's ``--class``)."""
         if self.conditional is None:
@@ -99,7 +111,7 @@ def open_generator(spec: str | Path, *, model: Optional[str] = None, z_dim: Opti
     opened.G = (speed_up(opened.G.to(device), device) if fast else opened.G.to(device)).eval().requires_grad_(False)
     opened.device = device
     if isinstance(opened.G, ConditionalG):
-        opened.conditional, opened.G = opened.G, WithClasses(opened.G)
+        opened.conditional, opened.G = opened.G, WithClasses(opened.G, prior=opened.prior)
     return opened
 
 

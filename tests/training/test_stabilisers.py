@@ -62,7 +62,7 @@ def test_gradient_penalty_of_a_linear_critic_is_its_weight_norm_squared():
 
 
 def test_spectral_norm_holds_every_weight_layer_of_d_near_one():
-    gan = build_gan(resolve(TrainConfig(spectral_norm="d", device="cpu")), (1, 28, 28), CPU)
+    gan = build_gan(resolve(TrainConfig(spectral_norm="d", clusters=0, device="cpu")), (1, 28, 28), CPU)
     layers = [m for m in gan.D.modules() if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d))]
     assert len(layers) == 3 and all(hasattr(m, "parametrizations") for m in layers)
     assert not any(hasattr(m, "parametrizations") for m in gan.G.modules())
@@ -75,7 +75,7 @@ def test_spectral_norm_holds_every_weight_layer_of_d_near_one():
 
 
 def test_a_spectrally_normalised_g_saves_as_the_plain_model():
-    gan = build_gan(resolve(TrainConfig(spectral_norm="both", device="cpu")), (1, 28, 28), CPU)
+    gan = build_gan(resolve(TrainConfig(spectral_norm="both", clusters=0, device="cpu")), (1, 28, 28), CPU)
     gan.G.eval()
     plain = build_model("M4", role="G", shape=(1, 28, 28), z_dim=50)
     plain.load_state_dict(plain_state_dict(gan.G))

@@ -86,6 +86,10 @@ def add_parser(sub) -> None:
     p.add_argument("--conditional", action="store_true",
                    help="class-conditional: G takes a class too, D gets a projection head (mnist, fashion, "
                    "stacked-mnist)")
+    p.add_argument("--clusters", type=int_at_least(0), metavar="K",
+                   help="self-conditioning: class-conditional on K k-means clusters of the training data, found "
+                   "before training (no labels used); G draws clusters as often as they occur (default: the "
+                   "recipe's, else 0: none)")
     p.add_argument("--sync-bn", action="store_true",
                    help="under torchrun: BatchNorm statistics over the global batch of all processes")
     p.add_argument("--compile", action="store_true", help="torch.compile G and D (worth it for long GPU runs)")

@@ -6,7 +6,8 @@
   reads (the projection discriminator, Miyato and Koyama 2018). Under PacGAN packing D judges m
   samples at once; their class embeddings are summed.
 - ``WithClasses``: a conditional G seen as a plain G z -> x, with the classes fixed, or cycled
-  over the batch (0, 1, ..., C-1, 0, 1, ...): what sampling, evaluation and inversion use.
+  over the batch (0, 1, ..., C-1, 0, 1, ...), or in proportion to a prior over the classes (a
+  self-conditioned G's cluster sizes): what sampling, evaluation and inversion use.
 """
 from __future__ import annotations
 
@@ -65,16 +66,31 @@ class ProjectionD(nn.Module):
         return logits + (e.to(phi.dtype) * phi).sum(1)
 
 
-class WithClasses(nn.Module):
-    """z -> G(z, y): ``y`` all ``fixed`` when given, else cycled over the batch."""
+GOLDEN = (5 ** 0.5 - 1) / 2
 
-    def __init__(self, g: ConditionalG, fixed: Optional[int] = None):
+
+def classes_in_turn(n: int, classes: int, prior: Optional[Tensor] = None, device=None) -> Tensor:
+    """(n,) classes for n samples in a row: cycled, or, given a prior, sample i gets the class whose
+    share of the prior's cumulative sum holds frac(1/2 + i * golden ratio) (a low-discrepancy sequence:
+    every prefix of the row has each class about as often as the prior says)."""
+    i = torch.arange(n, device=device)
+    if prior is None:
+        return i % classes
+    u = torch.frac(0.5 + i.double() * GOLDEN)
+    edges = torch.cumsum(prior.double().to(device), 0)
+    return torch.searchsorted(edges, u, right=True).clamp_(max=classes - 1)
+
+
+class WithClasses(nn.Module):
+    """z -> G(z, y): ``y`` all ``fixed`` when given, else ``classes_in_turn`` over the batch."""
+
+    def __init__(self, g: ConditionalG, fixed: Optional[int] = None, prior: Optional[Tensor] = None):
         super().__init__()
         if fixed is not None and not 0 <= fixed < g.classes:
             raise GanforgeError(f"--class {fixed} is not one of the generator's classes 0..{g.classes - 1}")
-        self.g, self.fixed = g, fixed
+        self.g, self.fixed, self.prior = g, fixed, prior
 
     def forward(self, z: Tensor) -> Tensor:
         y = (torch.full((len(z),), self.fixed, device=z.device) if self.fixed is not None
-             else torch.arange(len(z), device=z.device) % self.g.classes)
+             else classes_in_turn(len(z), self.g.classes, self.prior, z.device))
         return self.g(z, y)

@@ -69,7 +69,7 @@ def _images(gen: OpenedGenerator, out: Path, n: int, psis: list[Optional[float]]
         images, _ = sample(gen.G, n, gen.z_dim, psi=psi, seed=seed, device=gen.device)
         fake = evaluate_images(net, images.cpu())
         rows.append({"truncation": psi, **image_metrics(real, fake)})
-        if gen.classes:
+        if gen.labelled:
             asked = _asked(gen, n)
             rows[-1]["conditional_accuracy"] = float((fake.probs.argmax(1) == asked).double().mean())
             rows[-1]["per_class_fid"] = [fid(real.features[data.test_labels == c], fake.features[asked == c])
@@ -93,10 +93,10 @@ def _stacked(gen: OpenedGenerator, n: int, psi: Optional[float], seed: int,
     for i in range(0, n, 2000):  # in chunks: 26,000 colour images at once are not needed
         images, _ = sample(gen.G, min(2000, n - i), gen.z_dim, psi=psi, seed=seed + i, device=gen.device)
         modes.append(stacked_modes(net, images))
-        if gen.classes:
+        if gen.labelled:
             hits.append(modes[-1] == _asked(gen, len(images)))
     result = mode_histogram_metrics(torch.cat(modes), 1000)
-    if gen.classes:
+    if gen.labelled:
         result["conditional_accuracy"] = float(torch.cat(hits).double().mean())
     return {"truncation": psi, "results": [result]}
 

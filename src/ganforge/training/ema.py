@@ -37,13 +37,13 @@ class EmaOfG:
 
     @torch.no_grad()
     def refresh_batchnorm(self, z_dim: int, batch: int, device: torch.device, classes: int = 0,
-                          batches: int = 16) -> None:
+                          batches: int = 16, prior: Optional[Tensor] = None) -> None:
         """BatchNorm statistics of the average, from ``batches`` batches of latents of its own RNG (the
-        training's random streams are left alone; a conditional G's classes cycle over each batch).
-        Training overwrites them at the next update."""
+        training's random streams are left alone; a conditional G's classes cycle over each batch, or
+        follow the clusters' ``prior``). Training overwrites them at the next update."""
         rng = torch.Generator().manual_seed(0)
         latents = [torch.randn(batch, z_dim, generator=rng).to(device) for _ in range(batches)]
-        G = WithClasses(self.model.module) if classes else self.model.module
+        G = WithClasses(self.model.module, prior=prior) if classes else self.model.module
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):  # dropout draws stay apart
             update_bn(latents, G)
 

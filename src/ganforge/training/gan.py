@@ -21,9 +21,10 @@ from ..data.registry import dataset_classes
 from ..errors import GanforgeError
 from ..losses import get_loss
 from ..models import build_model
-from ..models.conditional import ProjectionD, conditional_generator
+from ..models.conditional import ProjectionD, classes_in_turn, conditional_generator
 from ..models.fast import speed_up
-from .distributed import SINGLE, World, convert_sync_bn, wrap
+from .clusters import find_clusters
+from .distributed import SINGLE, World, convert_sync_bn, same_on_all_ranks, wrap
 from .augment import Augment, Augmented
 from .ema import EmaOfG
 from .loop import Setting, run_training
@@ -67,14 +68,16 @@ def spectral_normalise(module: nn.Module) -> nn.Module:
     return module
 
 
-def build_gan(cfg: TrainConfig, shape: tuple[int, ...], device: torch.device, world: World = SINGLE) -> Gan:
+def build_gan(cfg: TrainConfig, shape: tuple[int, ...], device: torch.device, world: World = SINGLE,
+              prior: Optional[Tensor] = None) -> Gan:
     """Models, CPU fast layers, spectral norm, packing, SyncBatchNorm, memory format, compilation,
-    optimisers and DDP wrappers, as the resolved ``cfg`` says, for data of ``shape``. The order is
-    part of the recipe: the models' initial weights come from the global RNG, G's first."""
+    optimisers and DDP wrappers, as the resolved ``cfg`` says, for data of ``shape`` (``prior``: how
+    often G draws each cluster, under --clusters). The order is part of the recipe: the models'
+    initial weights come from the global RNG, G's first."""
     if cfg.batch_size // world.size % cfg.pack:
         raise GanforgeError(f"each of the {world.size} processes gets {cfg.batch_size // world.size} samples a "
                             f"batch, which --pack {cfg.pack} does not divide")
-    classes = dataset_classes(cfg.dataset) if cfg.conditional else 0
+    classes = cfg.clusters or (dataset_classes(cfg.dataset) if cfg.conditional else 0)
     G = (conditional_generator(cfg.generator, shape=shape, z_dim=cfg.z_dim, classes=classes) if classes
          else build_model(cfg.generator, role="G", shape=shape, z_dim=cfg.z_dim)).to(device)
     D = build_model(cfg.discriminator, role="D", shape=(cfg.pack * shape[0], *shape[1:])).to(device)
@@ -101,7 +104,8 @@ def build_gan(cfg: TrainConfig, shape: tuple[int, ...], device: torch.device, wo
     opt_g = adam(G.parameters(), cfg.lr_g, (cfg.beta1, cfg.beta2), device)
     opt_d = adam(D.parameters(), cfg.lr_d, (cfg.beta1, cfg.beta2), device)
     parts = GanParts(wrap(G, world, device), wrap(D, world, device), opt_g, opt_d, get_loss(cfg.loss), cfg.z_dim,
-                     cfg.real_label, world, r1=cfg.r1, r2=cfg.r2, reg_every=cfg.reg_every, classes=classes)
+                     cfg.real_label, world, r1=cfg.r1, r2=cfg.r2, reg_every=cfg.reg_every, classes=classes,
+                     prior=prior)
     return Gan(G, D, opt_g, opt_d, parts, memory, augment)
 
 
@@ -164,6 +168,7 @@ class GanTask:
     modules: dict[str, nn.Module] = field(init=False)
     optimizers: dict[str, torch.optim.Optimizer] = field(init=False)
     ema: Optional[EmaOfG] = None
+    prior: Optional[Tensor] = None  # (classes,) how often G draws each cluster, under --clusters
     vanish: VanishingWatch = field(init=False)
     autocast: Any = field(init=False)
 
@@ -202,7 +207,8 @@ class GanTask:
         when there is one."""
         if self.ema is None:
             return self.gan.G
-        self.ema.refresh_batchnorm(self.cfg.z_dim, self.cfg.batch_size, self.train_x.device, self.meta["classes"])
+        self.ema.refresh_batchnorm(self.cfg.z_dim, self.cfg.batch_size, self.train_x.device, self.meta["classes"],
+                                  prior=self.prior)
         return self.ema.model.module
 
     def after_flush(self, rows: list[dict[str, float]], progress: tqdm) -> None:
@@ -238,17 +244,24 @@ class GanTask:
 def build_gan_task(s: Setting) -> GanTask:
     """The GAN task of a training run (also what the quality benchmark trains with)."""
     cfg = s.cfg
-    gan = build_gan(cfg, s.data.shape, s.device, s.world)
+    clusters = None
+    if cfg.clusters:  # found by rank 0 alone, so that every process trains on the same ones
+        clusters = same_on_all_ranks(find_clusters(s.data.train, cfg.clusters, cfg.seed) if s.world.main else None,
+                                     s.world)
+    gan = build_gan(cfg, s.data.shape, s.device, s.world, prior=None if clusters is None else clusters.prior)
     train_x = s.data.train.to(s.device).contiguous(memory_format=gan.memory_format)
     classes = gan.parts.classes
-    train_y = s.data.train_labels.to(s.device) if classes else None
+    labels = s.data.train_labels if clusters is None else clusters.assignment
+    train_y = labels.to(s.device) if classes else None
     fixed_z = torch.randn(cfg.sample_count, cfg.z_dim, generator=torch.Generator().manual_seed(cfg.seed)).to(s.device)
-    fixed_y = torch.arange(cfg.sample_count, device=s.device) % classes if classes else None
+    fixed_y = (classes_in_turn(cfg.sample_count, classes, gan.parts.prior, s.device) if classes else None)
     meta = {"generator": cfg.generator, "discriminator": cfg.discriminator, "z_dim": cfg.z_dim,
             "shape": list(s.data.shape), "dataset": cfg.dataset, "loss": cfg.loss, "classes": classes}
+    if clusters is not None:
+        meta["clusters"] = {"prior": clusters.prior.tolist(), "digest": clusters.digest()}
     ema = EmaOfG(gan.G, half_life=cfg.ema * 1000, rampup=cfg.ema_rampup) if cfg.ema else None
     return GanTask(cfg, gan, train_x, train_y, s.data_rng, fixed_z, fixed_y, s.data.extras.get("centres"), meta,
-                   ema=ema)
+                   ema=ema, prior=gan.parts.prior)
 
 
 def train(cfg: TrainConfig, *, resume: Optional[Path] = None) -> Path:

@@ -105,6 +105,9 @@ def run_training(cfg: Any, build: Callable[[Setting], Task], *, default_out: str
         if meta.get("z_dim") != task.meta["z_dim"]:
             raise GanforgeError(f"latent size -z {task.meta['z_dim']} does not match the checkpoint's "
                                 f"z = {meta.get('z_dim')}")
+        if meta.get("clusters", {}).get("digest") != task.meta.get("clusters", {}).get("digest"):
+            raise GanforgeError("the training data's clusters are not the checkpoint's (different data, --limit or "
+                                "--clusters?); resume with the options the run started with")
         say(f"resuming {run.root} at epoch {pos.epoch + 1}, iteration {pos.iteration}")
     if world.main:
         write_record(run.config, task.kind, {**cfg.to_dict(), "data_source": data.describe(), "device": str(device),

@@ -1,0 +1,120 @@
+"""Self-conditioning (--clusters): the clusters, how G draws them, and runs that use them."""
+import pytest
+import torch
+
+from ganforge.checkpoint import load_checkpoint
+from ganforge.cli import main
+from ganforge.config import TrainConfig, resolve
+from ganforge.data import load_dataset
+from ganforge.errors import GanforgeError
+from ganforge.loading import open_generator
+from ganforge.losses import get_loss
+from ganforge.models import build_model
+from ganforge.models.conditional import ProjectionD, classes_in_turn, conditional_generator
+from ganforge.pipelines import evaluate
+from ganforge.training.clusters import find_clusters
+from ganforge.training.step import GanParts, gan_step
+
+
+def same_partition(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Whether two assignments group the items alike (cluster numbers aside)."""
+    return len(set(zip(a.tolist(), b.tolist()))) == len(set(a.tolist())) == len(set(b.tolist()))
+
+
+def test_clusters_of_separated_points_are_the_groups_and_the_prior_their_sizes():
+    g = torch.Generator().manual_seed(0)
+    centres = torch.tensor([[0.0, 0.0], [5.0, 0.0], [0.0, 5.0]])
+    truth = torch.tensor([0] * 100 + [1] * 50 + [2] * 250)
+    points = centres[truth] + 0.3 * torch.randn(400, 2, generator=g)
+    found = find_clusters(points, 3, seed=0)
+    assert same_partition(found.assignment, truth)
+    assert sorted(found.prior.tolist()) == pytest.approx([50 / 400, 100 / 400, 250 / 400])
+    assert find_clusters(points, 3, seed=0).digest() == found.digest()
+
+
+def test_image_clusters_are_found_in_the_principal_components():
+    """Two kinds of 10x10 images (top half or bottom half lit), 100 pixels > the 50 components kept."""
+    g = torch.Generator().manual_seed(0)
+    truth = torch.arange(200) % 2
+    images = torch.full((200, 1, 10, 10), -1.0)
+    images[truth == 0, :, :5] = 1.0
+    images[truth == 1, :, 5:] = 1.0
+    images += 0.5 * torch.randn(images.shape, generator=g)
+    found = find_clusters(images, 2, seed=3)
+    assert same_partition(found.assignment, truth) and found.prior.tolist() == [0.5, 0.5]
+
+
+def test_classes_in_turn_follow_the_prior_in_every_prefix():
+    prior = torch.tensor([0.5, 0.3, 0.15, 0.05])
+    y = classes_in_turn(2000, 4, prior)
+    for n in (20, 100, 2000):
+        counts = torch.bincount(y[:n], minlength=4).double()
+        assert (counts - n * prior.double()).abs().max() <= 2, (n, counts)
+    assert classes_in_turn(7, 3).tolist() == [0, 1, 2, 0, 1, 2, 0]
+
+
+def test_g_draws_its_classes_from_the_prior_during_training():
+    prior = torch.tensor([0.7, 0.2, 0.1])
+    G, D = torch.nn.Linear(2, 1), torch.nn.Linear(1, 1)
+    parts = GanParts(G, D, None, None, None, 2, classes=3, prior=prior)
+    torch.manual_seed(0)
+    counts = torch.bincount(parts.labels(20_000, "cpu"), minlength=3).double() / 20_000
+    assert counts.tolist() == pytest.approx(prior.tolist(), abs=0.01)
+
+
+def test_clusters_options_are_checked():
+    assert resolve(TrainConfig(dataset="ring", clusters=8)).clusters == 8
+    assert resolve(TrainConfig(dataset="ring")).clusters == 0
+    with pytest.raises(GanforgeError, match="0 \\(none\\) or at least 2"):
+        resolve(TrainConfig(dataset="ring", clusters=1))
+    with pytest.raises(GanforgeError, match="give one of them"):
+        resolve(TrainConfig(dataset="mnist", clusters=10, conditional=True))
+
+
+def test_a_self_conditioned_toy_gan_puts_each_cluster_at_its_own_mode():
+    """The ring's eight modes found by k-means without labels; after 600 steps G(z, c) lands in cluster c."""
+    data = load_dataset("ring")
+    clusters = find_clusters(data.train, 8, seed=0)
+    centres = torch.stack([data.train[clusters.assignment == c].mean(0) for c in range(8)])
+    truth = torch.cdist(data.train, data.extras["centres"]).argmin(1)
+    assert same_partition(clusters.assignment, truth)
+    torch.manual_seed(0)
+    G = conditional_generator("toy-g", shape=(2,), z_dim=4, classes=8)
+    D = ProjectionD(build_model("toy-d", role="D", shape=(2,)), 8)
+    parts = GanParts(G, D, torch.optim.Adam(G.parameters(), 1e-3, betas=(0.5, 0.999)),
+                     torch.optim.Adam(D.parameters(), 1e-3, betas=(0.5, 0.999)), get_loss("non_saturated"), 4,
+                     classes=8, prior=clusters.prior)
+    g = torch.Generator().manual_seed(1)
+    for _ in range(600):
+        index = torch.randint(len(data.train), (256,), generator=g)
+        gan_step(parts, data.train[index], clusters.assignment[index])
+    with torch.no_grad():
+        asked = torch.arange(4000) % 8
+        points = G(torch.randn(4000, 4), asked)
+    accuracy = float((torch.cdist(points, centres).argmin(1) == asked).double().mean())
+    assert accuracy > 0.9, accuracy
+
+
+def test_a_clustered_run_keeps_its_prior_resumes_exactly_and_checks_its_clusters(tmp_path, capsys):
+    args = ["train", "--dataset", "ring", "--clusters", "8", "-b", "100", "--limit", "1000", "-q"]
+    assert main(args + ["-e", "2", "-o", str(tmp_path / "whole")]) == 0
+    assert main(args + ["-e", "1", "-o", str(tmp_path / "cut")]) == 0
+    assert main(["train", "--resume", str(tmp_path / "cut"), "-e", "2", "-q"]) == 0
+    a = load_checkpoint(tmp_path / "whole" / "checkpoints" / "last.safetensors")[0]
+    b = load_checkpoint(tmp_path / "cut" / "checkpoints" / "last.safetensors")[0]
+    assert "D.embed.weight" in a and all(torch.equal(a[k], b[k]) for k in a if not k.startswith("rng"))
+
+    gen = open_generator(tmp_path / "whole")
+    assert gen.classes == 8 and not gen.labelled
+    assert gen.prior.sum().item() == pytest.approx(1.0) and (gen.prior > 0.08).all()  # the ring: 1/8 each
+    record = evaluate(gen, tmp_path / "ev")
+    assert "conditional_accuracy" not in record["results"][0]  # clusters are not classes to be right about
+
+    capsys.readouterr()  # the same run on other data finds other clusters: refused, the run left as it was
+    before = (tmp_path / "cut" / "checkpoints" / "last.safetensors").read_bytes()
+    config = (tmp_path / "cut" / "config.json").read_text().replace('"limit": 1000', '"limit": 900')
+    (tmp_path / "cut" / "config.json").write_text(config)
+    assert main(["train", "--resume", str(tmp_path / "cut"), "-e", "3", "-q"]) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+    assert len(errors) == 1 and "clusters are not the checkpoint's" in errors[0]
+    assert (tmp_path / "cut" / "checkpoints" / "last.safetensors").read_bytes() == before
