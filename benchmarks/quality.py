@@ -318,6 +318,12 @@ COMMANDS = {
                                "--dataset", "mnist"], "the report's recipe (its command line)"),
     "mnist plain": ("mnist", ["--dataset", "mnist", "--recipe", "none"],
                     "the previous default: M4/M5 at Adam 2e-4, nothing else"),
+    "mnist no clusters": ("mnist", ["--dataset", "mnist", "--clusters", "0"],
+                          "ablation: the MNIST recipe without self-conditioning"),
+    "mnist no average": ("mnist", ["--dataset", "mnist", "--ema", "0"],
+                         "ablation: the MNIST recipe without the moving average of G"),
+    "mnist adam 2e-4": ("mnist", ["--dataset", "mnist", "--lr-g", "2e-4", "--lr-d", "2e-4"],
+                        "ablation: the MNIST recipe at the report's learning rates"),
     "mnist conditional": ("mnist", ["--dataset", "mnist", "--conditional"],
                           "the MNIST recipe, class-conditional: `ganforge train --dataset mnist --conditional`"),
     "ring recipe": ("ring", ["--dataset", "ring"], "the ring recipe: `ganforge train --dataset ring`"),
@@ -353,11 +359,12 @@ def section_recipes(args) -> dict:
     """Time to quality of the recipes and the report's recipe, through the command users run."""
     out = {}
     with tempfile.TemporaryDirectory() as tmp:
+        work = Path(args.keep or tmp)
         for name in args.commands:
             dataset, flags, about = COMMANDS[name]
             seeds = range(args.seed_from, args.seed_from + args.seeds)
             out[name] = {"about": about, "dataset": dataset,
-                         "seeds": [staged(name, flags, args.stages, seed, Path(tmp)) for seed in seeds]}
+                         "seeds": [staged(name, flags, args.stages, seed, work) for seed in seeds]}
     return {"stages": args.stages, "runs": out}
 
 
@@ -610,6 +617,7 @@ def main() -> None:
     p.add_argument("--unroll-k", type=int, nargs="+", default=[0, 5], help="unrolling: the -k values compared")
     p.add_argument("--stages", type=float, nargs="+", default=[2.0, 5.0, 10.0],
                    help="recipes: cumulative --time-limit budgets, minutes")
+    p.add_argument("--keep", help="recipes: keep the run folders (sample grids, metrics) in this folder")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     if args.section:
