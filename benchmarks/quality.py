@@ -437,6 +437,7 @@ def recipes_markdown(r: dict) -> list[str]:
           "evaluated by `ganforge evaluate`'s function at each stop.", ""]
     for dataset in dict.fromkeys(run["dataset"] for run in r["runs"].values()):
         runs = {name: run for name, run in r["runs"].items() if run["dataset"] == dataset}
+        runs = dict(sorted(runs.items(), key=lambda item: item[0] != f"{dataset} recipe"))  # the recipe first
         md += [f"### {dataset}", "", f"Goal: {GOALS.get(dataset, 'reported')}.", ""]
         if dataset in ("ring", "grid"):
             md += ["Modes are counted as VEEGAN and PacGAN count them (a mode with at least one of 2,500 samples "
@@ -482,6 +483,19 @@ def recipes_markdown(r: dict) -> list[str]:
                 md += ["", f"Goal {'met' if met else 'not met'} by the recipe: FID {m['lenet_fid']:.1f}, score "
                        f"{m['classifier_score']:.2f}, class KL {m['class_kl_to_uniform']:.3f}, precision "
                        f"{m['precision']:.3f}, recall {m['recall']:.3f}."]
+            ablated = {name: run for name, run in runs.items() if run["about"].startswith("ablation")}
+            if recipe and ablated:
+                md += ["", "Ablation: the recipe with one part taken out, at the recipe's last budget.", "",
+                       "| what | command | minutes | FID | score | class KL | precision | recall |",
+                       "|---|---|---:|---:|---:|---:|---:|---:|"]
+                minutes = list(recipe["seeds"][0]["at"])[-1]
+                for name, run in {f"{dataset} recipe": recipe, **ablated}.items():
+                    m = run["seeds"][0]["at"].get(minutes)
+                    if m:
+                        what = "the recipe" if run is recipe else run["about"].split(": ", 1)[-1].split(" (")[0]
+                        md.append(f"| {what} | `{run['seeds'][0]['command']}` | {minutes} | {m['lenet_fid']:.1f} | "
+                                  f"{m['classifier_score']:.2f} | {m['class_kl_to_uniform']:.3f} | "
+                                  f"{m['precision']:.3f} | {m['recall']:.3f} |")
             conditional = runs.get(f"{dataset} conditional")
             if conditional and recipe:
                 c = conditional["seeds"][0]["at"][list(conditional["seeds"][0]["at"])[-1]]

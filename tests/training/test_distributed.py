@@ -99,6 +99,15 @@ def test_a_conditional_gan_matches_one_process(tmp_path, unroll):
     assert_same_run(tmp_path / "one", tmp_path / "two", atol=1e-4)
 
 
+def test_a_self_conditioned_gan_matches_one_process(tmp_path):
+    """Rank 0 finds the clusters and every rank trains on them; G's clusters are drawn from their sizes."""
+    clustered = ["--clusters", "5", "--sync-bn"]
+    ganforge(BN + clustered + ["-o", str(tmp_path / "one")])
+    ganforge(BN + clustered + ["-o", str(tmp_path / "two")], procs=2)
+    assert tuple(weights(tmp_path / "two")["G.embed.weight"].shape) == (5, 5)
+    assert_same_run(tmp_path / "one", tmp_path / "two", atol=1e-4)
+
+
 def test_gloo_sync_batch_norm_is_batch_norm_in_one_process():
     bn = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4))
     sync = convert_sync_bn(torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4)), torch.device("cpu"))
