@@ -320,6 +320,9 @@ COMMANDS = {
                     "the previous default: M4/M5 at Adam 2e-4, nothing else"),
     "mnist no clusters": ("mnist", ["--dataset", "mnist", "--clusters", "0"],
                           "ablation: the MNIST recipe without self-conditioning"),
+    "mnist no pack": ("mnist", ["--dataset", "mnist", "--pack", "1"], "ablation: the MNIST recipe without packing"),
+    "mnist earlier recipe": ("mnist", ["--dataset", "mnist", "--clusters", "0", "--pack", "1"],
+                             "the recipe before self-conditioning and packing"),
     "mnist no average": ("mnist", ["--dataset", "mnist", "--ema", "0"],
                          "ablation: the MNIST recipe without the moving average of G"),
     "mnist adam 2e-4": ("mnist", ["--dataset", "mnist", "--lr-g", "2e-4", "--lr-d", "2e-4"],
@@ -327,6 +330,7 @@ COMMANDS = {
     "mnist conditional": ("mnist", ["--dataset", "mnist", "--conditional"],
                           "the MNIST recipe, class-conditional: `ganforge train --dataset mnist --conditional`"),
     "ring recipe": ("ring", ["--dataset", "ring"], "the ring recipe: `ganforge train --dataset ring`"),
+    "ring earlier recipe": ("ring", ["--dataset", "ring", "--clusters", "0"], "the recipe before self-conditioning"),
     "grid recipe": ("grid", ["--dataset", "grid"], "the grid recipe: `ganforge train --dataset grid`"),
 }
 
@@ -485,10 +489,10 @@ def recipes_markdown(r: dict) -> list[str]:
                        f"{m['precision']:.3f}, recall {m['recall']:.3f}."]
             ablated = {name: run for name, run in runs.items() if run["about"].startswith("ablation")}
             if recipe and ablated:
-                md += ["", "Ablation: the recipe with one part taken out, at the recipe's last budget.", "",
+                minutes = list(next(iter(ablated.values()))["seeds"][0]["at"])[-1]  # the budget they ran for
+                md += ["", f"Ablation: the recipe with one part taken out, at {minutes} minutes.", "",
                        "| what | command | minutes | FID | score | class KL | precision | recall |",
                        "|---|---|---:|---:|---:|---:|---:|---:|"]
-                minutes = list(recipe["seeds"][0]["at"])[-1]
                 for name, run in {f"{dataset} recipe": recipe, **ablated}.items():
                     m = run["seeds"][0]["at"].get(minutes)
                     if m:

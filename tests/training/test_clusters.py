@@ -63,8 +63,11 @@ def test_g_draws_its_classes_from_the_prior_during_training():
 
 
 def test_clusters_options_are_checked():
-    assert resolve(TrainConfig(dataset="ring", clusters=8)).clusters == 8
-    assert resolve(TrainConfig(dataset="ring")).clusters == 0
+    assert resolve(TrainConfig(dataset="ring")).clusters == 8  # the recipes' self-conditioning
+    assert resolve(TrainConfig(dataset="mnist")).clusters == 20
+    assert resolve(TrainConfig(dataset="ring", recipe="none")).clusters == 0  # the report's method: none
+    assert resolve(TrainConfig(dataset="mnist", conditional=True)).clusters == 0  # labels take their place
+    assert resolve(TrainConfig(dataset="grid", clusters=25)).clusters == 25
     with pytest.raises(GanforgeError, match="0 \\(none\\) or at least 2"):
         resolve(TrainConfig(dataset="ring", clusters=1))
     with pytest.raises(GanforgeError, match="give one of them"):
