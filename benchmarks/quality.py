@@ -489,17 +489,19 @@ def recipes_markdown(r: dict) -> list[str]:
                        f"{m['precision']:.3f}, recall {m['recall']:.3f}."]
             ablated = {name: run for name, run in runs.items() if run["about"].startswith("ablation")}
             if recipe and ablated:
-                minutes = list(next(iter(ablated.values()))["seeds"][0]["at"])[-1]  # the budget they ran for
+                stages = [run["seeds"][0]["at"] for run in ablated.values()]
+                minutes = max(set(recipe["seeds"][0]["at"]).intersection(*stages), key=float,
+                              default=list(recipe["seeds"][0]["at"])[-1])  # the longest budget all ran for
                 md += ["", f"Ablation: the recipe with one part taken out, at {minutes} minutes.", "",
                        "| what | command | minutes | FID | score | class KL | precision | recall |",
                        "|---|---|---:|---:|---:|---:|---:|---:|"]
                 for name, run in {f"{dataset} recipe": recipe, **ablated}.items():
-                    m = run["seeds"][0]["at"].get(minutes)
-                    if m:
+                    a = run["seeds"][0]["at"].get(minutes)
+                    if a:
                         what = "the recipe" if run is recipe else run["about"].split(": ", 1)[-1].split(" (")[0]
-                        md.append(f"| {what} | `{run['seeds'][0]['command']}` | {minutes} | {m['lenet_fid']:.1f} | "
-                                  f"{m['classifier_score']:.2f} | {m['class_kl_to_uniform']:.3f} | "
-                                  f"{m['precision']:.3f} | {m['recall']:.3f} |")
+                        md.append(f"| {what} | `{run['seeds'][0]['command']}` | {minutes} | {a['lenet_fid']:.1f} | "
+                                  f"{a['classifier_score']:.2f} | {a['class_kl_to_uniform']:.3f} | "
+                                  f"{a['precision']:.3f} | {a['recall']:.3f} |")
             conditional = runs.get(f"{dataset} conditional")
             if conditional and recipe:
                 c = conditional["seeds"][0]["at"][list(conditional["seeds"][0]["at"])[-1]]

@@ -168,7 +168,7 @@ def ganforge_step(g: str, d: str, batch: int, device: torch.device, *, amp: bool
 
 
 # What the recipes add to a step; the "without stabilisers" variant sets them off.
-STABILISERS_OFF = dict(ema=0.0, pack=1, augment="none", r1=0.0, r2=0.0, spectral_norm="none")
+STABILISERS_OFF = dict(ema=0.0, pack=1, augment="none", r1=0.0, r2=0.0, spectral_norm="none", clusters=0)
 
 
 def task_step(dataset: str, device: torch.device, **options):
@@ -182,7 +182,9 @@ def task_step(dataset: str, device: torch.device, **options):
 
     def step() -> None:
         b = state["i"] % (len(x) // batch)
-        state["stats"].append(task.step(x[state["order"][b * batch:(b + 1) * batch]], None, state["i"]))
+        index = state["order"][b * batch:(b + 1) * batch]
+        labels = None if task.train_y is None else task.train_y[index]  # the clusters under --clusters
+        state["stats"].append(task.step(x[index], labels, state["i"]))
         state["i"] += 1
         if len(state["stats"]) == 50:  # the loop's host sync: once per 50 steps
             torch.stack([t for s in state["stats"] for t in s]).tolist()
@@ -395,7 +397,7 @@ def recipes_markdown(r: dict) -> list[str]:
     md = ["## What the recipes cost", "",
           "`python benchmarks/throughput.py --recipes`: one iteration of `ganforge train --dataset X` (the "
           "trainer's own task and step, its host sync every 50 steps) against the same models and batch with the "
-          f"stabilisers off (no moving average, packing, penalties or augmentation); turns of 20 steps, "
+          f"stabilisers off (no moving average, packing, clusters, penalties or augmentation); turns of 20 steps, "
           f"{r['rounds']} rounds, the median of the ratios within a round. Goal: at most 1.3x.", "",
           "| recipe | ms per step | without stabilisers | cost (middle half of rounds) |", "|---|---:|---:|---:|"]
     for row in r["rows"]:

@@ -121,3 +121,12 @@ def test_a_clustered_run_keeps_its_prior_resumes_exactly_and_checks_its_clusters
     errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
     assert len(errors) == 1 and "clusters are not the checkpoint's" in errors[0]
     assert (tmp_path / "cut" / "checkpoints" / "last.safetensors").read_bytes() == before
+
+
+def test_more_clusters_than_training_items_is_one_line_and_leaves_no_folder(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--dataset", "ring", "--clusters", "2000", "--limit", "1000", "-b", "100", "-e", "1", "-q",
+                 "-o", str(out)]) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+    assert errors == ["ganforge: error: --clusters must be between 2 and the 1,000 training items, got 2000"]
+    assert not out.exists()

@@ -27,13 +27,14 @@ class Clusters:
     assignment: Tensor  # (N,) int64: the cluster of each training item
     prior: Tensor  # (K,) float: each cluster's share of the training items
 
-    @property
-    def count(self) -> int:
-        return len(self.prior)
-
     def digest(self) -> str:
         """A short fingerprint of the assignment: a resumed run checks it found the same clusters."""
         return hashlib.sha256(self.assignment.numpy().astype(np.int64).tobytes()).hexdigest()[:16]
+
+
+def check_count(k: int, items: int) -> None:
+    if not 2 <= k <= items:
+        raise GanforgeError(f"--clusters must be between 2 and the {items:,} training items, got {k}")
 
 
 def find_clusters(x: Tensor, k: int, seed: int) -> Clusters:
@@ -41,8 +42,7 @@ def find_clusters(x: Tensor, k: int, seed: int) -> Clusters:
     from sklearn.cluster import KMeans
     from sklearn.decomposition import PCA
 
-    if not 2 <= k <= len(x):
-        raise GanforgeError(f"--clusters must be between 2 and the {len(x):,} training items, got {k}")
+    check_count(k, len(x))
     flat = x.detach().flatten(1).double().cpu().numpy()
     if flat.shape[1] > COMPONENTS:
         flat = PCA(COMPONENTS, random_state=seed).fit_transform(flat)

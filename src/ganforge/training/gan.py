@@ -23,7 +23,7 @@ from ..losses import get_loss
 from ..models import build_model
 from ..models.conditional import ProjectionD, classes_in_turn, conditional_generator
 from ..models.fast import speed_up
-from .clusters import find_clusters
+from .clusters import check_count, find_clusters
 from .distributed import SINGLE, World, convert_sync_bn, same_on_all_ranks, wrap
 from .augment import Augment, Augmented
 from .ema import EmaOfG
@@ -246,6 +246,7 @@ def build_gan_task(s: Setting) -> GanTask:
     cfg = s.cfg
     clusters = None
     if cfg.clusters:  # found by rank 0 alone, so that every process trains on the same ones
+        check_count(cfg.clusters, len(s.data.train))  # on every rank: none may wait for a rank 0 that failed
         clusters = same_on_all_ranks(find_clusters(s.data.train, cfg.clusters, cfg.seed) if s.world.main else None,
                                      s.world)
     gan = build_gan(cfg, s.data.shape, s.device, s.world, prior=None if clusters is None else clusters.prior)
@@ -254,7 +255,7 @@ def build_gan_task(s: Setting) -> GanTask:
     labels = s.data.train_labels if clusters is None else clusters.assignment
     train_y = labels.to(s.device) if classes else None
     fixed_z = torch.randn(cfg.sample_count, cfg.z_dim, generator=torch.Generator().manual_seed(cfg.seed)).to(s.device)
-    fixed_y = (classes_in_turn(cfg.sample_count, classes, gan.parts.prior, s.device) if classes else None)
+    fixed_y = classes_in_turn(cfg.sample_count, classes, gan.parts.prior, s.device) if classes else None
     meta = {"generator": cfg.generator, "discriminator": cfg.discriminator, "z_dim": cfg.z_dim,
             "shape": list(s.data.shape), "dataset": cfg.dataset, "loss": cfg.loss, "classes": classes}
     if clusters is not None:
