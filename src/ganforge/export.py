@@ -32,7 +32,9 @@ def metadata(gen: OpenedGenerator) -> dict[str, Any]:
     return {"exported_by": f"ganforge {__version__}", "model": gen.model, "dataset": gen.dataset,
             "z_dim": gen.z_dim, "shape": list(gen.shape), "value_range": [-1.0, 1.0] if image else None,
             "weights": gen.meta.get("weights", "raw"), "classes": gen.classes,
-            "inputs": ["z", "class"] if gen.classes else ["z"], "outputs": ["samples"]}
+            "inputs": ["z", "class"] if gen.classes else ["z"], "outputs": ["samples"],
+            # a self-conditioned G's classes are clusters: draw them this often to sample the data's distribution
+            **({"class_prior": gen.prior.tolist()} if gen.prior is not None else {})}
 
 
 def export_generator(gen: OpenedGenerator, path: Path | str, fmt: str) -> dict[str, Any]:

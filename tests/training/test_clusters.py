@@ -7,6 +7,7 @@ from ganforge.cli import main
 from ganforge.config import TrainConfig, resolve
 from ganforge.data import load_dataset
 from ganforge.errors import GanforgeError
+from ganforge.export import metadata
 from ganforge.loading import open_generator
 from ganforge.losses import get_loss
 from ganforge.models import build_model
@@ -110,6 +111,7 @@ def test_a_clustered_run_keeps_its_prior_resumes_exactly_and_checks_its_clusters
     gen = open_generator(tmp_path / "whole")
     assert gen.classes == 8 and not gen.labelled
     assert gen.prior.sum().item() == pytest.approx(1.0) and (gen.prior > 0.08).all()  # the ring: 1/8 each
+    assert metadata(gen)["class_prior"] == gen.prior.tolist()  # what an exported file's users draw clusters by
     record = evaluate(gen, tmp_path / "ev")
     assert "conditional_accuracy" not in record["results"][0]  # clusters are not classes to be right about
 
