@@ -23,3 +23,20 @@ def run_cli():
             return exc.code
 
     return call
+
+
+@pytest.fixture
+def whole_and_resumed(tmp_path):
+    """``train ARGS`` for 2 epochs in one go, and for 1 epoch then ``--resume``d to 2: the two runs'
+    last checkpoints (tensors), for tests that a resume continues a run exactly."""
+    from ganforge.checkpoint import load_checkpoint
+    from ganforge.cli import main
+
+    def run(args: list[str]) -> tuple[dict, dict]:
+        assert main(args + ["-e", "2", "-o", str(tmp_path / "whole")]) == 0
+        assert main(args + ["-e", "1", "-o", str(tmp_path / "cut")]) == 0
+        assert main(["train", "--resume", str(tmp_path / "cut"), "-e", "2", "-q"]) == 0
+        return tuple(load_checkpoint(tmp_path / name / "checkpoints" / "last.safetensors")[0]
+                     for name in ("whole", "cut"))
+
+    return run

@@ -103,13 +103,9 @@ def test_conditional_runs_with_every_loss_unrolling_mode_and_stabiliser(tmp_path
     assert meta["classes"] == 10 and "G.embed.weight" in tensors
 
 
-def test_a_conditional_run_resumes_exactly_and_unlabelled_data_is_refused(tmp_path, capsys):
-    args = ["train", "--dataset", "mnist", "-g", "M4", "-d", "M5", "--limit", "64", "-b", "16", "-q", "--conditional"]
-    assert main(args + ["-e", "2", "-o", str(tmp_path / "whole")]) == 0
-    assert main(args + ["-e", "1", "-o", str(tmp_path / "cut")]) == 0
-    assert main(["train", "--resume", str(tmp_path / "cut"), "-e", "2", "-q"]) == 0
-    a = load_checkpoint(tmp_path / "whole" / "checkpoints" / "last.safetensors")[0]
-    b = load_checkpoint(tmp_path / "cut" / "checkpoints" / "last.safetensors")[0]
+def test_a_conditional_run_resumes_exactly_and_unlabelled_data_is_refused(tmp_path, capsys, whole_and_resumed):
+    a, b = whole_and_resumed(["train", "--dataset", "mnist", "-g", "M4", "-d", "M5", "--limit", "64", "-b", "16", "-q",
+                              "--conditional"])
     assert "D.embed.weight" in a and all(torch.equal(a[k], b[k]) for k in a if not k.startswith("rng"))
     capsys.readouterr()
     assert main(["train", "--dataset", "ring", "--conditional", "-e", "1", "-o", str(tmp_path / "ring")]) == 2

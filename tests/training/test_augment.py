@@ -3,8 +3,6 @@ adaptation, and a run that augments and resumes exactly."""
 import pytest
 import torch
 
-from ganforge.checkpoint import load_checkpoint
-from ganforge.cli import main
 from ganforge.training.augment import Augment, Augmented, background, colour, cutout, translate
 
 
@@ -75,13 +73,9 @@ def test_augmented_d_sees_augmented_inputs():
     assert not torch.equal(seen[0], x)
 
 
-def test_an_augmented_adaptive_run_resumes_exactly(tmp_path):
+def test_an_augmented_adaptive_run_resumes_exactly(whole_and_resumed):
     args = ["train", "--dataset", "mnist", "-g", "M2", "-d", "M3", "-b", "32", "--limit", "128", "-q",
             "--augment", "translation,cutout", "--augment-p", "0.5", "--ada-target", "0.6"]
-    assert main(args + ["-e", "2", "-o", str(tmp_path / "whole")]) == 0
-    assert main(args + ["-e", "1", "-o", str(tmp_path / "cut")]) == 0
-    assert main(["train", "--resume", str(tmp_path / "cut"), "-e", "2", "-q"]) == 0
-    a = load_checkpoint(tmp_path / "whole" / "checkpoints" / "last.safetensors")[0]
-    b = load_checkpoint(tmp_path / "cut" / "checkpoints" / "last.safetensors")[0]
+    a, b = whole_and_resumed(args)
     assert "D.augment.p" in a and float(a["D.augment.p"]) != 0.5  # p moved, and was saved
     assert all(torch.equal(a[k], b[k]) for k in a if not k.startswith("rng"))

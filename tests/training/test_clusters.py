@@ -2,7 +2,6 @@
 import pytest
 import torch
 
-from ganforge.checkpoint import load_checkpoint
 from ganforge.cli import main
 from ganforge.config import TrainConfig, resolve
 from ganforge.data import load_dataset
@@ -99,13 +98,9 @@ def test_a_self_conditioned_toy_gan_puts_each_cluster_at_its_own_mode():
     assert accuracy > 0.9, accuracy
 
 
-def test_a_clustered_run_keeps_its_prior_resumes_exactly_and_checks_its_clusters(tmp_path, capsys):
-    args = ["train", "--dataset", "ring", "--clusters", "8", "-b", "100", "--limit", "1000", "-q"]
-    assert main(args + ["-e", "2", "-o", str(tmp_path / "whole")]) == 0
-    assert main(args + ["-e", "1", "-o", str(tmp_path / "cut")]) == 0
-    assert main(["train", "--resume", str(tmp_path / "cut"), "-e", "2", "-q"]) == 0
-    a = load_checkpoint(tmp_path / "whole" / "checkpoints" / "last.safetensors")[0]
-    b = load_checkpoint(tmp_path / "cut" / "checkpoints" / "last.safetensors")[0]
+def test_a_clustered_run_keeps_its_prior_resumes_exactly_and_checks_its_clusters(tmp_path, capsys,
+                                                                                   whole_and_resumed):
+    a, b = whole_and_resumed(["train", "--dataset", "ring", "--clusters", "8", "-b", "100", "--limit", "1000", "-q"])
     assert "D.embed.weight" in a and all(torch.equal(a[k], b[k]) for k in a if not k.startswith("rng"))
 
     gen = open_generator(tmp_path / "whole")

@@ -5,7 +5,7 @@ import copy
 import pytest
 import torch
 
-from ganforge.checkpoint import load_checkpoint, plain_state_dict
+from ganforge.checkpoint import plain_state_dict
 from ganforge.config import TrainConfig, resolve
 from ganforge.losses import get_loss
 from ganforge.models import build_model
@@ -84,15 +84,11 @@ def test_a_spectrally_normalised_g_saves_as_the_plain_model():
     torch.testing.assert_close(plain(z), gan.G(z))
 
 
-def test_a_spectrally_normalised_run_resumes_exactly(tmp_path, run_cli):
+def test_a_spectrally_normalised_run_resumes_exactly(whole_and_resumed):
     """The power iteration's vectors u and v are buffers: saved, restored, and continued."""
     args = ["train", "--dataset", "ring", "-g", "toy-g", "-d", "toy-d", "--limit", "512", "-b", "64", "-q",
             "--spectral-norm", "both"]
-    assert run_cli(args + ["-e", "2", "-o", str(tmp_path / "whole")]) == 0
-    assert run_cli(args + ["-e", "1", "-o", str(tmp_path / "cut")]) == 0
-    assert run_cli(["train", "--resume", str(tmp_path / "cut"), "-e", "2", "-q"]) == 0
-    a = load_checkpoint(tmp_path / "whole" / "checkpoints" / "last.safetensors")[0]
-    b = load_checkpoint(tmp_path / "cut" / "checkpoints" / "last.safetensors")[0]
+    a, b = whole_and_resumed(args)
     assert any(k.endswith("_u") for k in a)  # the power iteration's state is in the checkpoint
     assert all(torch.equal(a[k], b[k]) for k in a if not k.startswith("rng"))
 
