@@ -327,6 +327,10 @@ COMMANDS = {
                          "ablation: the MNIST recipe without the moving average of G"),
     "mnist adam 2e-4": ("mnist", ["--dataset", "mnist", "--lr-g", "2e-4", "--lr-d", "2e-4"],
                         "ablation: the MNIST recipe at the report's learning rates"),
+    "mnist decay": ("mnist", ["--dataset", "mnist", "--lr-half-life", "400"],
+                    "screen: the MNIST recipe with the rates halving every 400,000 images"),
+    "mnist 15 clusters": ("mnist", ["--dataset", "mnist", "--clusters", "15"],
+                          "screen: the MNIST recipe on 15 clusters instead of 20"),
     "mnist conditional": ("mnist", ["--dataset", "mnist", "--conditional"],
                           "the MNIST recipe, class-conditional: `ganforge train --dataset mnist --conditional`"),
     "fashion recipe": ("fashion", ["--dataset", "fashion"],
@@ -336,6 +340,8 @@ COMMANDS = {
     "ring recipe": ("ring", ["--dataset", "ring"], "the ring recipe: `ganforge train --dataset ring`"),
     "ring earlier recipe": ("ring", ["--dataset", "ring", "--clusters", "0"], "the recipe before self-conditioning"),
     "grid recipe": ("grid", ["--dataset", "grid"], "the grid recipe: `ganforge train --dataset grid`"),
+    "grid clusters decay": ("grid", ["--dataset", "grid", "--clusters", "25", "--lr-half-life", "1000"],
+                            "screen: the grid recipe self-conditioned on 25 clusters, rates halving every 1M images"),
 }
 
 

@@ -77,7 +77,7 @@ TRAIN_FLAGS = ["-b", "-e", "-k", "-z", "--lr-g", "--lr-d", "--beta1", "--beta2",
                "--log-every", "--checkpoint-every", "--dataset", "-g", "-d", "-l", "--device", "--amp",
                "--unroll-mode", "-gs", "-ds", "--seed", "--limit", "--vanish-threshold", "--vanish-patience",
                "--recipe", "--r1", "--r2", "--reg-every", "--spectral-norm", "--pack", "--augment", "--augment-p",
-               "--ada-target", "--ema", "--ema-rampup", "--time-limit"]
+               "--ada-target", "--ema", "--ema-rampup", "--time-limit", "--lr-half-life", "--clusters"]
 LATENT_FLAGS = {
     "sample": ["-n", "--truncation", "--seed", "--device", "-z", "--model", "--dataset"],
     "invert": ["-n", "-i", "-s", "--lr", "--prior", "--prune-after", "--indices", "--optimizer", "--seed"],

@@ -48,7 +48,7 @@ class RunOptions:
 # report found necessary there; the toys' batch and rate are the unrolled-GAN papers'.
 PLAIN: dict[str, Any] = dict(loss="non_saturated", lr_g=2e-4, lr_d=2e-4, beta1=0.5, beta2=0.999, real_label=1.0,
                              batch_size=64, r1=0.0, r2=0.0, reg_every=16, spectral_norm="none", pack=1, ema=0.0,
-                             augment="none", augment_p=1.0, clusters=0)
+                             augment="none", augment_p=1.0, clusters=0, lr_half_life=0.0)
 PLAIN_BY_DATASET: dict[str, dict[str, Any]] = {
     "celeb": dict(lr_g=1e-4, lr_d=4e-4, real_label=0.9, batch_size=128),
     "ring": dict(lr_g=1e-4, lr_d=1e-4, batch_size=512),
@@ -121,6 +121,7 @@ class TrainConfig(RunOptions):
     ada_target: Optional[float] = None  # adapt p so that E[sign D(real)] stays near this (ADA: 0.6); None: fixed p
     ema: Optional[float] = None  # half-life of the moving average of G's weights, thousands of images; 0: none
     ema_rampup: Optional[float] = 0.05  # the half-life is at most this times the images seen; None: no warm-up
+    lr_half_life: Optional[float] = None  # both learning rates halve every this many thousand images; 0: constant
 
 
 @dataclass
@@ -215,6 +216,8 @@ def resolve(cfg: TrainConfig) -> TrainConfig:
         raise GanforgeError(f"--ema must be a half-life >= 0 (thousands of images), got {cfg.ema}")
     if cfg.ema_rampup is not None and not (math.isfinite(cfg.ema_rampup) and cfg.ema_rampup > 0):
         raise GanforgeError(f"--ema-rampup must be a positive number, got {cfg.ema_rampup}")
+    if not (math.isfinite(cfg.lr_half_life) and cfg.lr_half_life >= 0):
+        raise GanforgeError(f"--lr-half-life must be a half-life >= 0 (thousands of images), got {cfg.lr_half_life}")
     if cfg.amp not in (None, "bf16"):
         raise GanforgeError(f"--amp must be bf16, got {cfg.amp!r}")
     _check_device(cfg.device)
@@ -252,14 +255,16 @@ Config = TypeVar("Config", bound=RunOptions)
 
 def load_config(cls: type[Config], root: Path, kind: str) -> Config:
     """A run folder's config.json (a record of ``kind``) as an instance of the config dataclass ``cls``;
-    fields it does not have, such as the data source, are left out."""
+    fields it does not have, such as the data source, are left out, except training options newer than
+    the run: it trained without them, so they take the report's method's value (none)."""
     path = root / "config.json"
     if not path.is_file():
         raise GanforgeError(f"{root} is not a ganforge run folder (no config.json)")
     saved = read_record(path, expect=(kind,)).data
     names = {f.name for f in dataclasses.fields(cls)}
     try:
-        return cls(**{k: v for k, v in saved.items() if k in names})
+        older = {k: v for k, v in PLAIN.items() if k not in saved} if cls is TrainConfig else {}
+        return cls(**{**older, **{k: v for k, v in saved.items() if k in names}})
     except TypeError as exc:
         raise GanforgeError(f"{path} is not a readable run configuration ({exc})") from None
 

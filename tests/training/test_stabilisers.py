@@ -1,17 +1,18 @@
 """The stabilisers' maths on tiny models: R1/R2 penalties with lazy scaling, spectral normalisation,
-PacGAN packing."""
+PacGAN packing, the learning rates' half-life."""
 import copy
+import json
 
 import pytest
 import torch
 
-from ganforge.checkpoint import plain_state_dict
-from ganforge.config import TrainConfig, resolve
+from ganforge.checkpoint import load_checkpoint, plain_state_dict
+from ganforge.config import TrainConfig, load_config, resolve
 from ganforge.losses import get_loss
 from ganforge.models import build_model
 from ganforge.training import build_gan
 from ganforge.training.gan import Packed
-from ganforge.training.step import GanParts, d_step, gradient_penalty
+from ganforge.training.step import GanParts, d_step, decay_learning_rates, gradient_penalty
 
 CPU = torch.device("cpu")
 
@@ -114,3 +115,38 @@ def test_a_packed_toy_run_trains_and_refuses_a_batch_it_does_not_divide(tmp_path
     assert (tmp_path / "run" / "generator.safetensors").exists()
     assert run_cli(args + ["-b", "102", "-o", str(tmp_path / "bad")]) == 2
     assert "divisible by --pack 4" in capsys.readouterr().err
+
+
+def test_learning_rates_halve_once_per_half_life():
+    parts = _parts()
+    for images, factor in [(0, 1.0), (500, 0.5), (1500, 0.125), (250, 2 ** -0.5)]:
+        decay_learning_rates(parts, 1e-3, 4e-3, images, 500)
+        assert parts.opt_g.param_groups[0]["lr"] == pytest.approx(1e-3 * factor, rel=1e-12)
+        assert parts.opt_d.param_groups[0]["lr"] == pytest.approx(4e-3 * factor, rel=1e-12)
+
+
+def test_a_run_with_a_rate_half_life_ends_at_the_decayed_rates_and_resumes_exactly(whole_and_resumed, tmp_path):
+    """8 iterations of 64 per epoch: the 16th and last batch starts after 15 x 64 = 960 images, so with a
+    half-life of 320 images both rates are 1/8 of their start, in the checkpoint and after a resume."""
+    args = ["train", "--dataset", "ring", "-g", "toy-g", "-d", "toy-d", "--limit", "512", "-b", "64", "-q",
+            "--lr-g", "1e-3", "--lr-d", "2e-3", "--lr-half-life", "0.32"]
+    a, b = whole_and_resumed(args)
+    assert all(torch.equal(a[k], b[k]) for k in a if not k.startswith("rng"))
+    for run in ("whole", "cut"):
+        _, meta = load_checkpoint(tmp_path / run / "checkpoints" / "last.safetensors")
+        groups = meta["optimizer_groups"]
+        assert groups["opt_g"][0]["lr"] == pytest.approx(1e-3 / 8)
+        assert groups["opt_d"][0]["lr"] == pytest.approx(2e-3 / 8)
+    config = tmp_path / "whole" / "config.json"
+    assert load_config(TrainConfig, config.parent, "gan-run").lr_half_life == 0.32
+    saved = json.loads(config.read_text())
+    del saved["lr_half_life"], saved["clusters"]  # as a run written before these options existed
+    config.write_text(json.dumps(saved))
+    older = load_config(TrainConfig, config.parent, "gan-run")
+    assert older.lr_half_life == 0 and older.clusters == 0  # it trained without them, whatever the recipe says
+
+
+def test_a_negative_rate_half_life_is_one_line(tmp_path, run_cli, capsys):
+    assert run_cli(["train", "--dataset", "ring", "--lr-half-life", "-1", "-o", str(tmp_path / "run")]) == 2
+    assert "--lr-half-life must be a half-life >= 0" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()

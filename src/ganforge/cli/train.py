@@ -39,6 +39,8 @@ STABILISERS = [
      "images, used by sample grids and every later command (default: the recipe's, else 0: none)"),
     ("--ema-rampup", finite_float, "R",
      "warm-up: the half-life is at most R times the images seen so far (default 0.05)"),
+    ("--lr-half-life", finite_float, "KIMG", "both learning rates halve every KIMG thousand training images "
+     "(default: the recipe's, else 0: constant)"),
 ]
 
 

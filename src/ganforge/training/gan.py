@@ -31,7 +31,7 @@ from .loop import Setting, run_training
 from .run_folder import RunFolder
 from .state import Position
 from .stats import GanStats, MetricsLog
-from .step import GanParts, adam, gan_step, generate
+from .step import GanParts, adam, decay_learning_rates, gan_step, generate
 
 
 @dataclass
@@ -192,6 +192,9 @@ class GanTask:
     def step(self, real: Tensor, labels: Optional[Tensor], iteration: int) -> GanStats:
         cfg = self.cfg
         penalise = bool(cfg.r1 or cfg.r2) and iteration % cfg.reg_every == 0  # lazy regularisation
+        if cfg.lr_half_life:
+            decay_learning_rates(self.gan.parts, cfg.lr_g, cfg.lr_d, iteration * cfg.batch_size,
+                                 cfg.lr_half_life * 1000)
         with self.autocast:
             augment = self.gan.augment
             stats = gan_step(self.gan.parts, real, labels, d_steps=cfg.d_steps, g_steps=cfg.g_steps,

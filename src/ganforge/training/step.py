@@ -89,6 +89,15 @@ def adam(params, lr: float, betas: tuple[float, float], device: torch.device) ->
     return torch.optim.Adam(params, lr=lr, betas=betas, **fast)
 
 
+def decay_learning_rates(parts: GanParts, lr_g: float, lr_d: float, images: int, half_life: float) -> None:
+    """Set G's and D's rates to ``lr_g`` and ``lr_d`` halved once per ``half_life`` of the ``images`` seen
+    (a function of the position alone, so a resumed or distributed run sets the same rates)."""
+    factor = 0.5 ** (images / half_life)
+    for opt, lr in ((parts.opt_g, lr_g), (parts.opt_d, lr_d)):
+        for group in opt.param_groups:
+            group["lr"] = lr * factor
+
+
 def gradient_penalty(logits: Tensor, inputs: Tensor) -> Tensor:
     """E ||d logits / d inputs||^2 over the batch, differentiable (for R1 and R2)."""
     grad, = torch.autograd.grad(logits.sum(), inputs, create_graph=True)
