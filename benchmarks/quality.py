@@ -342,6 +342,9 @@ COMMANDS = {
     "grid recipe": ("grid", ["--dataset", "grid"], "the grid recipe: `ganforge train --dataset grid`"),
     "grid clusters decay": ("grid", ["--dataset", "grid", "--clusters", "25", "--lr-half-life", "1000"],
                             "screen: the grid recipe self-conditioned on 25 clusters, rates halving every 1M images"),
+    "grid clusters slower decay": ("grid", ["--dataset", "grid", "--clusters", "25", "--lr-half-life", "2000"],
+                                   "screen: the grid recipe self-conditioned on 25 clusters, rates halving every 2M "
+                                   "images"),
 }
 
 
