@@ -340,8 +340,8 @@ COMMANDS = {
     "ring recipe": ("ring", ["--dataset", "ring"], "the ring recipe: `ganforge train --dataset ring`"),
     "ring earlier recipe": ("ring", ["--dataset", "ring", "--clusters", "0"], "the recipe before self-conditioning"),
     "grid recipe": ("grid", ["--dataset", "grid"], "the grid recipe: `ganforge train --dataset grid`"),
-    "grid clusters decay": ("grid", ["--dataset", "grid", "--clusters", "25", "--lr-half-life", "1000"],
-                            "screen: the grid recipe self-conditioned on 25 clusters, rates halving every 1M images"),
+    "grid earlier recipe": ("grid", ["--dataset", "grid", "--clusters", "0", "--lr-half-life", "0"],
+                            "the recipe before self-conditioning and the rate decay"),
     "grid clusters slower decay": ("grid", ["--dataset", "grid", "--clusters", "25", "--lr-half-life", "2000"],
                                    "screen: the grid recipe self-conditioned on 25 clusters, rates halving every 2M "
                                    "images"),
