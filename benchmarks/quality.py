@@ -465,6 +465,11 @@ def recipes_markdown(r: dict) -> list[str]:
     return md
 
 
+def last(seed: dict) -> dict:
+    """A seed's record at its longest budget."""
+    return seed["at"][list(seed["at"])[-1]]
+
+
 def _toy_rows(dataset: str, runs: dict, recipe: dict | None) -> list[str]:
     md = ["Modes are counted as VEEGAN and PacGAN count them (a mode with at least one of 2,500 samples "
           "within 3 standard deviations); in brackets, ganforge's stricter count (at least 20 of them).", "",
@@ -482,7 +487,7 @@ def _toy_rows(dataset: str, runs: dict, recipe: dict | None) -> list[str]:
     for who, modes, hq in LITERATURE[dataset]:
         md.append(f"| {who}, published | | | {modes} | {hq} | |")
     if recipe:
-        rows = [seed["at"][list(seed["at"])[-1]] for seed in recipe["seeds"]]
+        rows = [last(seed) for seed in recipe["seeds"]]
         hq = statistics.mean(x["high_quality_share"] for x in rows)
         full = min(x["modes_with_any_sample"] for x in rows) == rows[0]["modes_total"]
         met = full and hq >= (0.96 if dataset == "ring" else 0.94) and len(rows) >= 5
@@ -506,7 +511,7 @@ def _stacked_rows(dataset: str, runs: dict, recipe: dict | None) -> list[str]:
     md.append(f"| a perfect uniform sampler, 26,000 samples (mean of 100 draws) | | | "
               f"{floor['modes_covered']:.1f} / 1000 | {floor['kl_to_uniform']:.3f} |")
     if recipe:
-        m = recipe["seeds"][0]["at"][list(recipe["seeds"][0]["at"])[-1]]
+        m = last(recipe["seeds"][0])
         met = m["modes_covered"] == m["modes_total"] and m["kl_to_uniform"] <= 0.06
         md += ["", f"Goal {'met' if met else 'not met'} by the recipe: {m['modes_covered']} / {m['modes_total']} "
                f"modes, KL {m['kl_to_uniform']:.3f}."]
@@ -528,7 +533,7 @@ def _image_rows(dataset: str, runs: dict, recipe: dict | None) -> list[str]:
     md.append(f"| the real test images (the evaluator's ceiling) | | | 0 | {real:.2f} | | | "
               f"| {100 * evaluator['test_accuracy']:.1f} % (its test accuracy) |")
     if recipe and dataset == "mnist":
-        m = recipe["seeds"][0]["at"][list(recipe["seeds"][0]["at"])[-1]]
+        m = last(recipe["seeds"][0])
         met = (m["lenet_fid"] <= 25 and m["classifier_score"] >= 9 and m["class_kl_to_uniform"] <= 0.03
                and m["precision"] >= 0.7 and m["recall"] >= 0.7)
         md += ["", f"Goal {'met' if met else 'not met'} by the recipe: FID {m['lenet_fid']:.1f}, score "
@@ -551,8 +556,8 @@ def _image_rows(dataset: str, runs: dict, recipe: dict | None) -> list[str]:
                           f"{a['precision']:.3f} | {a['recall']:.3f} |")
     conditional = runs.get(f"{dataset} conditional")
     if conditional and recipe:
-        m = recipe["seeds"][0]["at"][list(recipe["seeds"][0]["at"])[-1]]
-        c = conditional["seeds"][0]["at"][list(conditional["seeds"][0]["at"])[-1]]
+        m = last(recipe["seeds"][0])
+        c = last(conditional["seeds"][0])
         met = c["conditional_accuracy"] >= 0.99 and c["lenet_fid"] <= m["lenet_fid"]
         md += ["", f"Conditional goal (accuracy >= 99 %, FID no worse than the unconditional recipe's) "
                f"{'met' if met else 'not met'}: {100 * c['conditional_accuracy']:.1f} %, FID "
