@@ -331,12 +331,16 @@ COMMANDS = {
                     "screen: the MNIST recipe with the rates halving every 400,000 images"),
     "mnist 15 clusters": ("mnist", ["--dataset", "mnist", "--clusters", "15"],
                           "screen: the MNIST recipe on 15 clusters instead of 20"),
+    "mnist r1": ("mnist", ["--dataset", "mnist", "--r1", "0.01"],
+                 "screen: the MNIST recipe with an R1 penalty, gamma 0.01"),
     "mnist conditional": ("mnist", ["--dataset", "mnist", "--conditional"],
                           "the MNIST recipe, class-conditional: `ganforge train --dataset mnist --conditional`"),
     "fashion recipe": ("fashion", ["--dataset", "fashion"],
                        "the Fashion-MNIST recipe: `ganforge train --dataset fashion`"),
     "stacked-mnist recipe": ("stacked-mnist", ["--dataset", "stacked-mnist"],
                              "the Stacked MNIST recipe: `ganforge train --dataset stacked-mnist`"),
+    "stacked-mnist clusters": ("stacked-mnist", ["--dataset", "stacked-mnist", "--clusters", "100"],
+                               "screen: the Stacked MNIST recipe self-conditioned on 100 clusters"),
     "ring recipe": ("ring", ["--dataset", "ring"], "the ring recipe: `ganforge train --dataset ring`"),
     "ring earlier recipe": ("ring", ["--dataset", "ring", "--clusters", "0"], "the recipe before self-conditioning"),
     "grid recipe": ("grid", ["--dataset", "grid"], "the grid recipe: `ganforge train --dataset grid`"),
@@ -345,6 +349,10 @@ COMMANDS = {
     "grid clusters slower decay": ("grid", ["--dataset", "grid", "--clusters", "25", "--lr-half-life", "2000"],
                                    "screen: the grid recipe self-conditioned on 25 clusters, rates halving every 2M "
                                    "images"),
+    "grid r1 0.01": ("grid", ["--dataset", "grid", "--r1", "0.01"],
+                     "screen: the grid recipe with an R1 penalty, gamma 0.01"),
+    "grid r1 0.1": ("grid", ["--dataset", "grid", "--r1", "0.1"],
+                    "screen: the grid recipe with an R1 penalty, gamma 0.1"),
 }
 
 
