@@ -343,6 +343,8 @@ COMMANDS = {
                                "screen: the Stacked MNIST recipe self-conditioned on 100 clusters"),
     "stacked-mnist decay": ("stacked-mnist", ["--dataset", "stacked-mnist", "--lr-half-life", "1000"],
                             "screen: the Stacked MNIST recipe with the rates halving every million images"),
+    "stacked-mnist adam 2e-3": ("stacked-mnist", ["--dataset", "stacked-mnist", "--lr-g", "2e-3", "--lr-d", "2e-3"],
+                                "screen: the Stacked MNIST recipe at twice its learning rates"),
     "grid decay 700": ("grid", ["--dataset", "grid", "--lr-half-life", "700"],
                        "screen: the grid recipe with the rates halving every 700,000 images"),
     "ring recipe": ("ring", ["--dataset", "ring"], "the ring recipe: `ganforge train --dataset ring`"),
