@@ -335,9 +335,10 @@ COMMANDS = {
                           "screen: the MNIST recipe before R1, on 15 clusters instead of 20"),
     "mnist r1": ("mnist", ["--dataset", "mnist", "--r1", "0.01"],
                  "screen: the MNIST recipe before R1 with an R1 penalty, gamma 0.01 (now the recipe)"),
-    "mnist conditional": ("mnist", ["--dataset", "mnist", "--r1", "0", "--conditional"],
-                          "the MNIST recipe before R1, class-conditional: "
-                          "`ganforge train --dataset mnist --r1 0 --conditional`"),
+    "mnist conditional": ("mnist", ["--dataset", "mnist", "--conditional"],
+                          "the MNIST recipe, class-conditional: `ganforge train --dataset mnist --conditional`"),
+    "mnist conditional before r1": ("mnist", ["--dataset", "mnist", "--r1", "0", "--conditional"],
+                                    "the MNIST recipe before R1, class-conditional"),
     "fashion recipe": ("fashion", ["--dataset", "fashion"],
                        "the Fashion-MNIST recipe: `ganforge train --dataset fashion`"),
     "stacked-mnist recipe": ("stacked-mnist", ["--dataset", "stacked-mnist"],
