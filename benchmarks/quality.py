@@ -349,6 +349,8 @@ COMMANDS = {
                             "screen: the Stacked MNIST recipe with the rates halving every million images"),
     "stacked-mnist adam 2e-3": ("stacked-mnist", ["--dataset", "stacked-mnist", "--lr-g", "2e-3", "--lr-d", "2e-3"],
                                 "screen: the Stacked MNIST recipe at twice its learning rates"),
+    "grid pack by class": ("grid", ["--dataset", "grid", "--pack-by-class"],
+                           "screen: the grid recipe with each of D's packs holding one cluster"),
     "grid decay 700": ("grid", ["--dataset", "grid", "--lr-half-life", "700"],
                        "screen: the grid recipe with the rates halving every 700,000 images"),
     "ring recipe": ("ring", ["--dataset", "ring"], "the ring recipe: `ganforge train --dataset ring`"),

@@ -48,7 +48,7 @@ class RunOptions:
 # report found necessary there; the toys' batch and rate are the unrolled-GAN papers'.
 PLAIN: dict[str, Any] = dict(loss="non_saturated", lr_g=2e-4, lr_d=2e-4, beta1=0.5, beta2=0.999, real_label=1.0,
                              batch_size=64, r1=0.0, r2=0.0, reg_every=16, spectral_norm="none", pack=1, ema=0.0,
-                             augment="none", augment_p=1.0, clusters=0, lr_half_life=0.0)
+                             augment="none", augment_p=1.0, clusters=0, lr_half_life=0.0, pack_by_class=False)
 PLAIN_BY_DATASET: dict[str, dict[str, Any]] = {
     "celeb": dict(lr_g=1e-4, lr_d=4e-4, real_label=0.9, batch_size=128),
     "ring": dict(lr_g=1e-4, lr_d=1e-4, batch_size=512),
@@ -119,6 +119,7 @@ class TrainConfig(RunOptions):
     reg_every: Optional[int] = None  # lazy regularisation: the penalties every N iterations, scaled by N
     spectral_norm: Optional[str] = None  # "d", "g", "both" or "none": spectral norm of the weight layers
     pack: Optional[int] = None  # PacGAN: D judges this many samples at a time, concatenated along channels
+    pack_by_class: Optional[bool] = None  # each of D's packs holds samples of one class (conditional runs)
     augment: Optional[str] = None  # comma-separated kinds D's inputs go through (translation, cutout, color); "none"
     augment_p: Optional[float] = None  # probability of each kind per sample (the start, with --ada-target)
     ada_target: Optional[float] = None  # adapt p so that E[sign D(real)] stays near this (ADA: 0.6); None: fixed p
@@ -156,6 +157,7 @@ def resolve(cfg: TrainConfig) -> TrainConfig:
               **RECIPES.get(cfg.recipe, {})}
     if cfg.conditional and cfg.clusters is None:
         cfg.clusters = 0  # labels, where asked for, take the place of a recipe's clusters
+    asked_class_packs = cfg.pack_by_class
     for key, value in chosen.items():
         if getattr(cfg, key) is None:
             setattr(cfg, key, value)
@@ -215,6 +217,10 @@ def resolve(cfg: TrainConfig) -> TrainConfig:
                             "one of them")
     if cfg.batch_size % cfg.pack:
         raise GanforgeError(f"-b {cfg.batch_size} must be divisible by --pack {cfg.pack} (D judges packs of samples)")
+    if cfg.pack_by_class and (cfg.pack < 2 or not (cfg.clusters or cfg.conditional)):
+        if asked_class_packs:
+            raise GanforgeError("--pack-by-class needs --pack of at least 2 and classes (--conditional or --clusters)")
+        cfg.pack_by_class = False  # the recipe's, for packs of classes the options given leave out
     if not (math.isfinite(cfg.ema) and cfg.ema >= 0):
         raise GanforgeError(f"--ema must be a half-life >= 0 (thousands of images), got {cfg.ema}")
     if cfg.ema_rampup is not None and not (math.isfinite(cfg.ema_rampup) and cfg.ema_rampup > 0):

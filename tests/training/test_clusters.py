@@ -13,6 +13,7 @@ from ganforge.models import build_model
 from ganforge.models.conditional import ProjectionD, classes_in_turn, conditional_generator
 from ganforge.pipelines import evaluate
 from ganforge.training.clusters import find_clusters
+from ganforge.training.state import ClassRuns
 from ganforge.training.step import GanParts, gan_step
 
 
@@ -127,3 +128,57 @@ def test_more_clusters_than_training_items_is_one_line_and_leaves_no_folder(tmp_
     errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
     assert errors == ["ganforge: error: --clusters must be between 2 and the 1,000 training items, got 2000"]
     assert not out.exists()
+
+
+def test_class_runs_order_an_epoch_in_runs_of_one_class_with_every_item():
+    labels = torch.tensor([0] * 10 + [1] * 7 + [3] * 1)  # class 2 empty, class 3 smaller than a run
+    runs = ClassRuns(labels, 4)
+    order = runs.epoch_order(seed=5, epoch=2)
+    assert len(order) == 12 + 8 + 4  # each class filled up to whole runs
+    assert all(len(set(labels[run].tolist())) == 1 for run in order.view(-1, 4))
+    assert set(order.tolist()) == set(range(18))  # every item at least once
+    assert torch.equal(order, runs.epoch_order(seed=5, epoch=2))  # what resume rebuilds
+    assert not torch.equal(order, runs.epoch_order(seed=5, epoch=3))
+
+
+def test_class_runs_draws_come_in_runs_with_classes_as_often_as_they_occur():
+    labels = torch.tensor([0] * 600 + [1] * 300 + [2] * 100)
+    drawn = ClassRuns(labels, 4).draw(40_000, torch.Generator().manual_seed(0))
+    classes = labels[drawn].view(-1, 4)
+    assert (classes == classes[:, :1]).all()
+    assert (torch.bincount(classes[:, 0], minlength=3) / 10_000).tolist() == pytest.approx([0.6, 0.3, 0.1], abs=0.02)
+    assert len(set(drawn[labels[drawn] == 2].tolist())) == 100  # any item of the class, not only some
+
+
+def test_g_draws_classes_in_runs_of_the_pack_under_pack_by_class():
+    prior = torch.tensor([0.7, 0.2, 0.1])
+    parts = GanParts(torch.nn.Linear(2, 1), torch.nn.Linear(1, 1), None, None, None, 2, classes=3, prior=prior,
+                     class_runs=4)
+    torch.manual_seed(0)
+    y = parts.labels(40_000, "cpu").view(-1, 4)
+    assert (y == y[:, :1]).all()
+    assert (torch.bincount(y[:, 0], minlength=3) / 10_000).tolist() == pytest.approx(prior.tolist(), abs=0.02)
+
+
+def test_pack_by_class_options_are_checked():
+    assert resolve(TrainConfig(dataset="grid", pack_by_class=True)).pack_by_class
+    assert not resolve(TrainConfig(dataset="mnist", recipe="none")).pack_by_class
+    with pytest.raises(GanforgeError, match="--pack-by-class needs --pack of at least 2 and classes"):
+        resolve(TrainConfig(dataset="grid", pack_by_class=True, clusters=0))
+    with pytest.raises(GanforgeError, match="--pack-by-class needs"):
+        resolve(TrainConfig(dataset="mnist", pack_by_class=True, pack=1))
+
+
+def test_a_run_packed_by_class_shows_d_packs_of_one_class_and_resumes_exactly(whole_and_resumed, monkeypatch):
+    seen = []
+    original = ProjectionD.forward
+
+    def spy(self, x, y):
+        seen.append(y.view(-1, 4))
+        return original(self, x, y)
+
+    monkeypatch.setattr(ProjectionD, "forward", spy)
+    a, b = whole_and_resumed(["train", "--dataset", "ring", "--pack-by-class", "-k", "2", "--limit", "1000", "-q"])
+    assert all(torch.equal(a[k], b[k]) for k in a if not k.startswith("rng"))
+    ys = torch.cat(seen)
+    assert len(ys) > 100 and (ys == ys[:, :1]).all()  # real, fake and look-ahead packs alike

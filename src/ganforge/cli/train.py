@@ -92,6 +92,9 @@ def add_parser(sub) -> None:
                    help="self-conditioning: class-conditional on K k-means clusters of the training data, found "
                    "before training (no labels used); G draws clusters as often as they occur (default: the "
                    "recipe's, else 0: none)")
+    p.add_argument("--pack-by-class", action=argparse.BooleanOptionalAction,
+                   help="with --pack and classes (--conditional or --clusters): each pack D judges holds samples of "
+                   "one class, so D sees how varied a class is (default: the recipe's, else off)")
     p.add_argument("--sync-bn", action="store_true",
                    help="under torchrun: BatchNorm statistics over the global batch of all processes")
     p.add_argument("--compile", action="store_true", help="torch.compile G and D (worth it for long GPU runs)")

@@ -94,6 +94,7 @@ class AETask:
     opt: torch.optim.Optimizer
     train_x: Tensor
     train_y = None  # the autoencoder reads no labels
+    class_runs = None
     probe: Tensor  # fixed test images whose latents make the per-epoch CDF and KS statistic
     shown: Tensor  # fixed test images shown with their reconstructions
     ks_history: list[dict]

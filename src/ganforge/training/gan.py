@@ -29,7 +29,7 @@ from .augment import Augment, Augmented
 from .ema import EmaOfG
 from .loop import Setting, run_training
 from .run_folder import RunFolder
-from .state import Position
+from .state import ClassRuns, Position
 from .stats import GanStats, MetricsLog
 from .step import GanParts, adam, decay_learning_rates, gan_step, generate
 
@@ -105,7 +105,7 @@ def build_gan(cfg: TrainConfig, shape: tuple[int, ...], device: torch.device, wo
     opt_d = adam(D.parameters(), cfg.lr_d, (cfg.beta1, cfg.beta2), device)
     parts = GanParts(wrap(G, world, device), wrap(D, world, device), opt_g, opt_d, get_loss(cfg.loss), cfg.z_dim,
                      cfg.real_label, world, r1=cfg.r1, r2=cfg.r2, reg_every=cfg.reg_every, classes=classes,
-                     prior=prior)
+                     prior=prior, class_runs=cfg.pack if cfg.pack_by_class else 1)
     return Gan(G, D, opt_g, opt_d, parts, memory, augment)
 
 
@@ -169,6 +169,7 @@ class GanTask:
     optimizers: dict[str, torch.optim.Optimizer] = field(init=False)
     ema: Optional[EmaOfG] = None
     prior: Optional[Tensor] = None  # (classes,) how often G draws each cluster, under --clusters
+    class_runs: Optional[ClassRuns] = None  # under --pack-by-class: the data in runs of one class, a pack each
     vanish: VanishingWatch = field(init=False)
     autocast: Any = field(init=False)
 
@@ -183,7 +184,8 @@ class GanTask:
     def draw(self) -> tuple[Tensor, Optional[Tensor]]:
         """A fresh random batch for look-ahead D steps and its classes: this rank's share of them."""
         world, x, y = self.gan.parts.world, self.train_x, self.train_y
-        index = torch.randint(len(x), (self.cfg.batch_size,), generator=self.draw_rng).to(x.device)
+        index = (self.class_runs.draw(self.cfg.batch_size, self.draw_rng) if self.class_runs else
+                 torch.randint(len(x), (self.cfg.batch_size,), generator=self.draw_rng)).to(x.device)
         return world.shard(x[index]), None if y is None else world.shard(y[index])
 
     def start_epoch(self, epoch: int) -> None:
@@ -265,7 +267,8 @@ def build_gan_task(s: Setting) -> GanTask:
         meta["clusters"] = {"prior": clusters.prior.tolist(), "digest": clusters.digest()}
     ema = EmaOfG(gan.G, half_life=cfg.ema * 1000, rampup=cfg.ema_rampup) if cfg.ema else None
     return GanTask(cfg, gan, train_x, train_y, s.data_rng, fixed_z, fixed_y, s.data.extras.get("centres"), meta,
-                   ema=ema, prior=gan.parts.prior)
+                   ema=ema, prior=gan.parts.prior,
+                   class_runs=ClassRuns(labels, cfg.pack) if cfg.pack_by_class else None)
 
 
 def train(cfg: TrainConfig, *, resume: Optional[Path] = None) -> Path:

@@ -28,7 +28,7 @@ from ..records import write_record
 from .distributed import World, barrier, env_world, finish, mean_over_ranks, same_on_all_ranks
 from .distributed import init as init_distributed
 from .run_folder import RunFolder, open_run
-from .state import Position, epoch_order, restore_state, save_state
+from .state import ClassRuns, Position, epoch_order, restore_state, save_state
 from .stats import MetricsLog, first_non_finite
 
 
@@ -52,6 +52,7 @@ class Task(Protocol):
     optimizers: dict[str, torch.optim.Optimizer]
     train_x: Tensor  # (N, ...) training data on the device, in the layout the models want
     train_y: Optional[Tensor]  # (N,) its classes on the device, for a task that reads them; else None
+    class_runs: Optional[ClassRuns]  # the data order in runs of one class (D's packs of one class); else None
     meta: dict[str, Any]  # checkpoint metadata: model names, z size, data shape, dataset
 
     def start_epoch(self, epoch: int) -> None: ...
@@ -145,7 +146,8 @@ def run_training(cfg: Any, build: Callable[[Setting], Task], *, default_out: str
     stopped_early = False
     try:
         for epoch in range(pos.epoch, cfg.epochs or sys.maxsize):
-            order = epoch_order(len(task.train_x), cfg.seed, epoch).to(device)
+            order = (task.class_runs.epoch_order(cfg.seed, epoch) if task.class_runs else
+                     epoch_order(len(task.train_x), cfg.seed, epoch)).to(device)
             task.start_epoch(epoch)
             progress.reset(total=n_batches)
             progress.set_description(f"epoch {epoch + 1}" + (f"/{cfg.epochs}" if cfg.epochs else ""))

@@ -45,6 +45,7 @@ class GanParts:
     reg_every: int = 1  # the penalties are applied every reg_every iterations, scaled by it (lazy)
     classes: int = 0  # class-conditional G(z, y) and D(x, y) over this many classes; 0: unconditional
     prior: Tensor | None = None  # (classes,) how often G draws each class (self-conditioning); None: uniform
+    class_runs: int = 1  # G's classes come in runs of this many, one class to each of D's packs (--pack-by-class)
     joint_d: bool = field(init=False)
     """Whether D scores real and fake batches in one pass: only when no layer of D mixes the
     samples of a batch (BatchNorm does), so one pass over both is the same as two."""
@@ -58,14 +59,14 @@ class GanParts:
         return self.world.shard(torch.randn(n * self.world.size, self.z_dim, device=device))
 
     def labels(self, n: int, device: torch.device | str) -> Tensor | None:
-        """(n,) classes for G's samples, uniform or drawn from ``prior``, sharded as the latents are; None
-        when unconditional."""
+        """(n,) classes for G's samples, uniform or drawn from ``prior`` (in runs of ``class_runs``),
+        sharded as the latents are; None when unconditional."""
         if not self.classes:
             return None
-        total = n * self.world.size
-        if self.prior is None:
-            return self.world.shard(torch.randint(self.classes, (total,), device=device))
-        return self.world.shard(torch.multinomial(self.prior, total, replacement=True).to(device))
+        draws = n * self.world.size // self.class_runs
+        y = (torch.randint(self.classes, (draws,), device=device) if self.prior is None
+             else torch.multinomial(self.prior, draws, replacement=True).to(device))
+        return self.world.shard(y.repeat_interleave(self.class_runs) if self.class_runs > 1 else y)
 
 
 def generate(G: nn.Module, z: Tensor, y: Tensor | None) -> Tensor:
