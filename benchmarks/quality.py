@@ -349,22 +349,23 @@ COMMANDS = {
                             "screen: the Stacked MNIST recipe with the rates halving every million images"),
     "stacked-mnist adam 2e-3": ("stacked-mnist", ["--dataset", "stacked-mnist", "--lr-g", "2e-3", "--lr-d", "2e-3"],
                                 "screen: the Stacked MNIST recipe at twice its learning rates"),
-    "grid pack by class": ("grid", ["--dataset", "grid", "--pack-by-class"],
-                           "screen: the grid recipe with each of D's packs holding one cluster"),
     "grid decay 700": ("grid", ["--dataset", "grid", "--lr-half-life", "700"],
                        "screen: the grid recipe with the rates halving every 700,000 images"),
     "ring recipe": ("ring", ["--dataset", "ring"], "the ring recipe: `ganforge train --dataset ring`"),
     "ring earlier recipe": ("ring", ["--dataset", "ring", "--clusters", "0"], "the recipe before self-conditioning"),
     "grid recipe": ("grid", ["--dataset", "grid"], "the grid recipe: `ganforge train --dataset grid`"),
+    "grid before pack by class": ("grid", ["--dataset", "grid", "--no-pack-by-class"],
+                                  "the recipe before packing by class"),
     "grid earlier recipe": ("grid", ["--dataset", "grid", "--clusters", "0", "--lr-half-life", "0"],
                             "the recipe before self-conditioning and the rate decay"),
-    "grid clusters slower decay": ("grid", ["--dataset", "grid", "--clusters", "25", "--lr-half-life", "2000"],
-                                   "screen: the grid recipe self-conditioned on 25 clusters, rates halving every 2M "
-                                   "images"),
-    "grid r1 0.01": ("grid", ["--dataset", "grid", "--r1", "0.01"],
-                     "screen: the grid recipe with an R1 penalty, gamma 0.01"),
-    "grid r1 0.1": ("grid", ["--dataset", "grid", "--r1", "0.1"],
-                    "screen: the grid recipe with an R1 penalty, gamma 0.1"),
+    "grid clusters slower decay": ("grid", ["--dataset", "grid", "--no-pack-by-class", "--clusters", "25",
+                                            "--lr-half-life", "2000"],
+                                   "screen: the grid recipe before packing by class, self-conditioned on 25 clusters, "
+                                   "rates halving every 2M images"),
+    "grid r1 0.01": ("grid", ["--dataset", "grid", "--no-pack-by-class", "--r1", "0.01"],
+                     "screen: the grid recipe before packing by class with an R1 penalty, gamma 0.01"),
+    "grid r1 0.1": ("grid", ["--dataset", "grid", "--no-pack-by-class", "--r1", "0.1"],
+                    "screen: the grid recipe before packing by class with an R1 penalty, gamma 0.1"),
 }
 
 

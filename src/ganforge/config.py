@@ -80,8 +80,9 @@ RECIPES: dict[str, dict[str, Any]] = {
     # and self-conditioned on 8 clusters (a 5-minute screen: 100 % high quality against 93 %)
     "ring": {**_TOYS, "clusters": 8},
     # self-conditioned on its 25 modes, the rates halving every million images (10-minute screens: 22/25 modes and
-    # 5 % high quality without either, 11/25 and 28 % at 5 minutes with the clusters alone, 22/25 and 88 % with both)
-    "grid": {**_TOYS, "clusters": 25, "lr_half_life": 1000.0},
+    # 5 % high quality without either, 11/25 and 28 % at 5 minutes with the clusters alone, 22/25 and 88 % with both),
+    # each of D's packs holding one cluster (at 5 minutes: 25/25 and 99.8 % against 17/25 and 54 %)
+    "grid": {**_TOYS, "clusters": 25, "lr_half_life": 1000.0, "pack_by_class": True},
 }
 
 
