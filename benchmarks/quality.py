@@ -347,6 +347,10 @@ COMMANDS = {
                                "screen: the Stacked MNIST recipe self-conditioned on 100 clusters"),
     "stacked-mnist decay": ("stacked-mnist", ["--dataset", "stacked-mnist", "--lr-half-life", "1000"],
                             "screen: the Stacked MNIST recipe with the rates halving every million images"),
+    "stacked-mnist clusters by class": ("stacked-mnist", ["--dataset", "stacked-mnist", "--clusters", "100",
+                                                          "--pack-by-class"],
+                                        "screen: the Stacked MNIST recipe self-conditioned on 100 clusters, each of "
+                                        "D's packs holding one"),
     "stacked-mnist adam 2e-3": ("stacked-mnist", ["--dataset", "stacked-mnist", "--lr-g", "2e-3", "--lr-d", "2e-3"],
                                 "screen: the Stacked MNIST recipe at twice its learning rates"),
     "grid decay 700": ("grid", ["--dataset", "grid", "--lr-half-life", "700"],
