@@ -100,9 +100,11 @@ def test_a_conditional_gan_matches_one_process(tmp_path, unroll):
     assert_same_run(tmp_path / "one", tmp_path / "two", atol=1e-4)
 
 
-def test_a_self_conditioned_gan_matches_one_process(tmp_path):
-    """Rank 0 finds the clusters and every rank trains on them; G's clusters are drawn from their sizes."""
-    clustered = ["--clusters", "5", "--sync-bn"]
+@pytest.mark.parametrize("packs", [[], ["--pack", "2", "--pack-by-class"]], ids=["plain", "pack-by-class"])
+def test_a_self_conditioned_gan_matches_one_process(tmp_path, packs):
+    """Rank 0 finds the clusters and every rank trains on them; G's clusters are drawn from their sizes
+    (under --pack-by-class, one draw per pack, each rank's shard holding whole packs)."""
+    clustered = ["--clusters", "5", "--sync-bn", *packs]
     ganforge(BN + clustered + ["-o", str(tmp_path / "one")])
     ganforge(BN + clustered + ["-o", str(tmp_path / "two")], procs=2)
     assert tuple(weights(tmp_path / "two")["G.embed.weight"].shape) == (5, 5)
