@@ -367,9 +367,12 @@ def layer_ceiling(g: str, d: str, batch: int, device: torch.device, rounds: int)
     return {"pair": f"{g}/{d}", "batch": batch, "layers": layers, "share_of_matmul_peak": together}
 
 
-def cuda_table(args, device: torch.device) -> dict:
+def cuda_table(args, device: torch.device, save=lambda table: None) -> dict:
+    """Batch 256 and 2048 with and without bf16 and torch.compile; ``save`` gets the table after each batch,
+    so a run stopped at its time limit keeps what it measured."""
     peak = matmul_peak(device, n=8192)
     rows = []
+    table = {"card": torch.cuda.get_device_name(), "matmul_peak_gflops": peak, "rows": rows}
     for g, d in PAIRS:
         for batch in (256, 2048):
             fns = {(amp, compile): ganforge_step(g, d, batch, device, amp=amp, compile=compile, channels_last=True)
@@ -384,7 +387,8 @@ def cuda_table(args, device: torch.device) -> dict:
             ratios = [r / a for a, r in zip(t[(False, False)], t["reference"])]
             rows.append({"pair": f"{g}/{d}", "batch": batch, "reference_images_per_s": batch / statistics.median(
                 t["reference"]), "speedup_vs_reference": statistics.median(ratios)})
-    return {"card": torch.cuda.get_device_name(), "matmul_peak_gflops": peak, "rows": rows}
+            save(table)
+    return table
 
 
 def spread(values: list[float]) -> str:
@@ -501,10 +505,13 @@ def main() -> None:
         if args.recipes:
             results["recipes"] = {"rounds": args.rounds, "machine": machine(), "rows": recipe_table(args)}
         if args.cuda_only:
+            def save(table: dict) -> None:
+                results["cuda"] = {**table, "machine": machine(), "measured": time.strftime("%Y-%m-%d")}
+                write("throughput", results, markdown(results))
+
             with tempfile.TemporaryDirectory() as tmp:
                 args.root = mnist_folder(Path(tmp))
-                results["cuda"] = {**cuda_table(args, torch.device("cuda")), "machine": machine(),
-                                   "measured": time.strftime("%Y-%m-%d")}
+                cuda_table(args, torch.device("cuda"), save)
         write("throughput", results, markdown(results))
         return
     with tempfile.TemporaryDirectory() as tmp:
