@@ -468,7 +468,10 @@ def markdown(results: dict) -> str:
         md.append("")
     if "cuda" in results:
         c = results["cuda"]
-        md += [f"## CUDA: {c['card']}", "", f"Float32 matmul peak: {c['matmul_peak_gflops']:,.0f} GFLOP/s.", "",
+        md += [f"## CUDA: {c['card']}", "",
+               "`python benchmarks/throughput.py --cuda-only` (run by `bash scripts/gpu-check.sh`)"
+               f"{', ' + c['measured'] if 'measured' in c else ''}, torch {c.get('machine', {}).get('torch', '?')}. "
+               f"Float32 matmul peak: {c['matmul_peak_gflops']:,.0f} GFLOP/s.", "",
                "| pair | batch | bf16 | compile | img/s |", "|---|---:|---|---|---:|"]
         for r in c["rows"]:
             if "images_per_s" in r:
@@ -476,6 +479,7 @@ def markdown(results: dict) -> str:
             else:
                 md.append(f"| {r['pair']} | {r['batch']} | reference loop | | {r['reference_images_per_s']:,.0f} "
                           f"(ganforge without bf16/compile: {r['speedup_vs_reference']:.2f}x as fast) |")
+        md.append("")
     else:
         md += ["## CUDA", "", results.get("cuda_note", "No GPU was available to the run that wrote this page; "
                "`python benchmarks/throughput.py` on a CUDA machine adds batch 256 and 2048 with and without bf16 "

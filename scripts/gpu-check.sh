@@ -53,7 +53,8 @@ if quality_rc == 0 and evaluation.exists():
 (docs / "gpu-check.json").write_text(json.dumps(result, indent=2) + "\n")
 md = [f"# GPU check on {result['card']}", "",
       f"`bash scripts/gpu-check.sh`, {result['measured']}, torch {result['torch']} (CUDA {result['cuda']}), "
-      f"{result['seconds']} s in all. The CUDA throughput table is in throughput.md.", "",
+      f"{result['seconds']} s in all. The CUDA throughput table is in throughput.md; what each GPU run found, "
+      "and what changed after it, in gpu-notes.md.", "",
       "| test (tests/cuda, marked `cuda`) | outcome |", "|---|---|"]
 md += [f"| {t['test']} | {t['outcome']} |" for t in result["tests"]["outcomes"]]
 if "mnist_2_minutes" in result:

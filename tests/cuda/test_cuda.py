@@ -5,11 +5,11 @@ import copy
 import pytest
 import torch
 import torch.distributed as dist
-from torch.nn.parallel import DistributedDataParallel as DDP
 
 from ganforge.cli import main
 from ganforge.losses import get_loss
 from ganforge.models import build_model
+from ganforge.training.distributed import ddp as wrap_ddp
 from ganforge.training.step import GanParts, adam, gan_step
 from ganforge.training.stats import read_metrics
 
@@ -82,7 +82,7 @@ def test_a_step_through_nccl_ddp_matches_the_plain_step(tmp_path):
     dist.init_process_group("nccl", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1)
     try:
         ddp = _parts(device, G0, D0)
-        ddp.G, ddp.D = DDP(ddp.G, device_ids=[0]), DDP(ddp.D, device_ids=[0])
+        ddp.G, ddp.D = wrap_ddp(ddp.G, device), wrap_ddp(ddp.D, device)  # as the trainer wraps them
         ddp.latents = lambda n, dev: z
         got = gan_step(ddp, real)
         assert dist.get_backend() == "nccl"

@@ -65,8 +65,8 @@ def ks_statistic(values: Tensor) -> float:
     x = values.detach().double().flatten().sort().values
     n = len(x)
     cdf = torch.special.ndtr(x)
-    upper = torch.arange(1, n + 1, dtype=torch.float64) / n - cdf
-    lower = cdf - torch.arange(0, n, dtype=torch.float64) / n
+    upper = torch.arange(1, n + 1, dtype=torch.float64, device=x.device) / n - cdf
+    lower = cdf - torch.arange(0, n, dtype=torch.float64, device=x.device) / n
     return float(torch.maximum(upper, lower).max())
 
 

@@ -69,10 +69,19 @@ def init(world: World, device: torch.device) -> torch.device:
 
 def wrap(module: nn.Module, world: World, device: torch.device) -> nn.Module:
     """DistributedDataParallel around ``module`` when there are several processes."""
-    if not world.enabled:
-        return module
-    ids = [device.index] if device.type == "cuda" else None
-    return DistributedDataParallel(module, device_ids=ids)
+    return ddp(module, device) if world.enabled else module
+
+
+def ddp(module: nn.Module, device: torch.device) -> DistributedDataParallel:
+    """``module`` in DistributedDataParallel as the trainer sets it up. Buffers are not broadcast before
+    each forward pass: they stay equal on every rank without it (BatchNorm's statistics are synchronised,
+    spectral norm's vectors follow the synchronised weights, augmentation's strength follows an all-reduce,
+    and its running sums are meant to be each rank's own), and the broadcast, an in-place write, would break
+    the backward pass of cuDNN's BatchNorm, which keeps the running statistics, when D judges the real and
+    the fake batch in two passes."""
+    ids = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" \
+        else None
+    return DistributedDataParallel(module, device_ids=ids, broadcast_buffers=False)
 
 
 def unwrap(module: nn.Module) -> nn.Module:
