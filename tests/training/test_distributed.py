@@ -80,12 +80,15 @@ def test_sync_bn_running_statistics_match_one_process(tmp_path):
 def test_augmented_adaptive_images_match_one_process(tmp_path):
     """Each rank augments its shard with the numbers one process draws for those samples, and ADA's p
     follows D's signs summed over all ranks."""
-    ada = ["--augment", "translation,cutout", "--augment-p", "0.5", "--ada-target", "0.6", "--sync-bn"]
+    ada = ["--augment", "translation,cutout", "--augment-p", "0.5", "--ada-target", "0.6", "--sync-bn",
+           "--limit", "160"]  # 5 iterations: p moves after the 4th, the 5th's signs are in the checkpoint
     ganforge(BN + ada + ["-o", str(tmp_path / "one")])
     ganforge(BN + ada + ["-o", str(tmp_path / "two")], procs=2)
     one, two = weights(tmp_path / "one"), weights(tmp_path / "two")
     assert float(one["D.augment.p"]) != 0.5  # p moved
     torch.testing.assert_close(one["D.augment.p"], two["D.augment.p"])
+    assert float(one["D.augment.signs"][1]) == 32  # the last iteration's global batch
+    torch.testing.assert_close(one["D.augment.signs"], two["D.augment.signs"])  # every rank's signs, summed
     assert_same_run(tmp_path / "one", tmp_path / "two", atol=1e-4)
 
 

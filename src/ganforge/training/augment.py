@@ -97,11 +97,12 @@ class Augment(nn.Module):
         """ADA: note D's outputs on real samples; after every ``interval`` iterations, move ``p``."""
         if self.target is None:
             return
-        self.signs += torch.stack([real_logits.detach().sign().sum(), real_logits.new_tensor(len(real_logits))])
+        seen = torch.stack([real_logits.detach().sign().sum(), real_logits.new_tensor(len(real_logits))])
+        # summed over ranks as they come, so every rank holds the same sums and rank 0's checkpoint is all of them
+        self.signs += all_reduce(seen) if self.world.enabled else seen
         if (iteration + 1) % self.interval:
             return
-        totals = all_reduce(self.signs.clone()) if self.world.enabled else self.signs
-        overfit = totals[0] / totals[1]  # r_t: near 1 when D is sure of every real sample
+        overfit = self.signs[0] / self.signs[1]  # r_t: near 1 when D is sure of every real sample
         self.p.copy_((self.p + torch.sign(overfit - self.target) * self.step_size).clamp(0, 1))
         self.signs.zero_()
 
