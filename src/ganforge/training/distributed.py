@@ -76,9 +76,8 @@ def ddp(module: nn.Module, device: torch.device) -> DistributedDataParallel:
     """``module`` in DistributedDataParallel as the trainer sets it up. Buffers are not broadcast before
     each forward pass: they stay equal on every rank without it (BatchNorm's statistics are synchronised,
     spectral norm's vectors follow the synchronised weights, augmentation's strength and running sums follow
-    all-reduces), and the broadcast, an in-place write, would break
-    the backward pass of cuDNN's BatchNorm, which keeps the running statistics, when D judges the real and
-    the fake batch in two passes."""
+    all-reduces), and the broadcast, an in-place write, would break the backward pass of cuDNN's BatchNorm,
+    which keeps the running statistics, when D judges the real and the fake batch in two passes."""
     ids = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" \
         else None
     return DistributedDataParallel(module, device_ids=ids, broadcast_buffers=False)
