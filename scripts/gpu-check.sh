@@ -7,7 +7,8 @@
 #    training, a step through NCCL DDP, every command with --device cuda);
 # 2. a 2-minute MNIST recipe run on the GPU, evaluated like the CPU runs;
 # 3. the throughput benchmark's CUDA table (docs/benchmarks/throughput.md, "CUDA").
-# Results go to docs/benchmarks/gpu-check.md (and .json, throughput.*), and to $OUT when it is set.
+# Results go to docs/benchmarks/gpu-check.md (and .json, the run's last sample grid gpu-check-samples.png,
+# throughput.*), and to $OUT when it is set.
 # Uses the python3 that has torch (PYTHON=... to choose); ganforge runs from src/ without installing.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -26,6 +27,8 @@ tests_rc=${PIPESTATUS[0]}
 timeout 160 "$PY" -m ganforge train --dataset mnist --device cuda --time-limit 2 -q -o "$work/mnist" \
   && timeout 50 "$PY" -m ganforge evaluate --generator "$work/mnist" --device cuda -o "$work/evaluation"
 quality_rc=$?
+last_grid=$(ls "$work/mnist/samples"/*.png 2>/dev/null | tail -1)
+[ -n "$last_grid" ] && cp "$last_grid" "$docs/gpu-check-samples.png"  # to look at beside the metrics
 
 # last, as it compiles eight steps: it saves its table after each batch, so a stop at the limit keeps the rest
 timeout 190 "$PY" benchmarks/throughput.py --cuda-only --images 2048 2>&1 | tail -20
@@ -69,5 +72,5 @@ else:
 (docs / "gpu-check.md").write_text("\n".join(md) + "\n")
 print("\n".join(md))
 PYEOF
-if [ -n "${OUT:-}" ]; then cp "$docs"/gpu-check.* "$docs"/throughput.* "$OUT"/; fi
+if [ -n "${OUT:-}" ]; then cp "$docs"/gpu-check.* "$docs"/gpu-check-samples.png "$docs"/throughput.* "$OUT"/ 2>/dev/null; fi
 exit $(( tests_rc || throughput_rc || quality_rc ))
