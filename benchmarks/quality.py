@@ -357,6 +357,8 @@ COMMANDS = {
                          "screen: the Stacked MNIST recipe with the MNIST recipe's R1 (gamma 0.01)"),
     "stacked-mnist batch 128": ("stacked-mnist", ["--dataset", "stacked-mnist", "-b", "128"],
                                 "screen: the Stacked MNIST recipe at batch 128"),
+    "stacked-mnist r1 batch 32": ("stacked-mnist", ["--dataset", "stacked-mnist", "--r1", "0.01", "-b", "32"],
+                                  "screen: the Stacked MNIST recipe with R1 (gamma 0.01) at batch 32"),
     "grid decay 700": ("grid", ["--dataset", "grid", "--lr-half-life", "700"],
                        "screen: the grid recipe with the rates halving every 700,000 images"),
     "ring recipe": ("ring", ["--dataset", "ring"], "the ring recipe: `ganforge train --dataset ring`"),
