@@ -359,6 +359,11 @@ COMMANDS = {
                                 "screen: the Stacked MNIST recipe at batch 128"),
     "stacked-mnist r1 batch 32": ("stacked-mnist", ["--dataset", "stacked-mnist", "--r1", "0.01", "-b", "32"],
                                   "screen: the Stacked MNIST recipe with R1 (gamma 0.01) at batch 32"),
+    "stacked-mnist r1 pack 4": ("stacked-mnist", ["--dataset", "stacked-mnist", "--r1", "0.01", "--pack", "4"],
+                                "screen: the Stacked MNIST recipe with R1 (gamma 0.01), D judging packs of 4"),
+    "stacked-mnist r1 ema 30": ("stacked-mnist", ["--dataset", "stacked-mnist", "--r1", "0.01", "--ema", "30"],
+                                "screen: the Stacked MNIST recipe with R1 (gamma 0.01) and a moving average of "
+                                "half-life 30,000 images"),
     "grid decay 700": ("grid", ["--dataset", "grid", "--lr-half-life", "700"],
                        "screen: the grid recipe with the rates halving every 700,000 images"),
     "ring recipe": ("ring", ["--dataset", "ring"], "the ring recipe: `ganforge train --dataset ring`"),
