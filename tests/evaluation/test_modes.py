@@ -5,7 +5,7 @@ import torch
 
 from ganforge.data import load_dataset
 from ganforge.evaluation.classifier import load_evaluator
-from ganforge.evaluation.modes import mode_histogram_metrics, stacked_modes, toy_metrics
+from ganforge.evaluation.modes import mode_histogram_metrics, stacked_breakdown, stacked_modes, toy_metrics
 
 
 def test_toy_metrics_on_the_true_distribution_and_on_a_collapse():
@@ -27,6 +27,23 @@ def test_mode_histogram_metrics():
     assert uniform["modes_covered"] == 1000 and uniform["kl_to_uniform"] == pytest.approx(0, abs=1e-12)
     half = mode_histogram_metrics(torch.arange(500).repeat(4), 1000)
     assert half["modes_covered"] == 500 and half["kl_to_uniform"] == pytest.approx(math.log(2))
+
+
+def test_stacked_breakdown_splits_the_kl_into_channels_and_dependence():
+    uniform = stacked_breakdown(torch.arange(1000).repeat(3))
+    assert uniform["channel_kl_to_uniform"] == pytest.approx([0, 0, 0], abs=1e-12)
+    assert uniform["channel_dependence"] == pytest.approx(0, abs=1e-12)
+    red_zero = stacked_breakdown(torch.arange(100).repeat(5))  # R always 0; G and B uniform and independent
+    assert red_zero["channel_kl_to_uniform"] == pytest.approx([math.log(10), 0, 0], abs=1e-12)
+    assert red_zero["channel_dependence"] == pytest.approx(0, abs=1e-12)
+    a, b = torch.arange(100) // 10, torch.arange(100) % 10
+    green_is_red = stacked_breakdown(110 * a + b)  # every digit uniform, but G repeats R
+    assert green_is_red["channel_kl_to_uniform"] == pytest.approx([0, 0, 0], abs=1e-12)
+    assert green_is_red["channel_dependence"] == pytest.approx(math.log(10))
+    modes = torch.randint(0, 1000, (5000,), generator=torch.Generator().manual_seed(0)) // 7 * 7
+    parts = stacked_breakdown(modes)
+    assert sum(parts["channel_kl_to_uniform"]) + parts["channel_dependence"] == pytest.approx(
+        mode_histogram_metrics(modes, 1000)["kl_to_uniform"])
 
 
 def test_real_stacked_mnist_covers_nearly_all_modes():

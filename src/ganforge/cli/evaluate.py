@@ -83,6 +83,8 @@ def cmd_evaluate(args) -> int:
         print(f"Stacked MNIST: {m['modes_covered']} of 1000 modes over {m['samples']:,} samples, "
               f"KL to uniform {m['kl_to_uniform']:.3f}"
               + (f", {m['conditional_accuracy']:.1%} the triple asked for" if "conditional_accuracy" in m else ""))
+        print("  of which: digits per channel (R, G, B) " + " / ".join(f"{k:.3f}" for k in m["channel_kl_to_uniform"])
+              + f", dependence between channels {m['channel_dependence']:.3f}")
     else:
         m = rows[0]
         print(f"{gen.dataset}: {m['modes_with_any_sample']} of {m['modes_total']} modes with a sample, "

@@ -20,7 +20,8 @@ from ..data import DataOptions, load_dataset
 from ..errors import GanforgeError
 from ..evaluation.classifier import load_evaluator
 from ..evaluation.metrics import evaluate_images, fid, image_metrics, real_features
-from ..evaluation.modes import STACKED_SAMPLES, TOY_SAMPLES, mode_histogram_metrics, stacked_modes, toy_metrics
+from ..evaluation.modes import STACKED_SAMPLES, TOY_SAMPLES, mode_histogram_metrics, stacked_breakdown, stacked_modes, \
+    toy_metrics
 from ..io import make_folder
 from ..loading import OpenedGenerator
 from ..plots import scatter_plot, truncation_plot
@@ -95,7 +96,8 @@ def _stacked(gen: OpenedGenerator, n: int, psi: Optional[float], seed: int,
         modes.append(stacked_modes(net, images))
         if gen.labelled:
             hits.append(modes[-1] == _asked(gen, len(images)))
-    result = mode_histogram_metrics(torch.cat(modes), 1000)
+    modes = torch.cat(modes)
+    result = {**mode_histogram_metrics(modes, 1000), **stacked_breakdown(modes)}
     if gen.labelled:
         result["conditional_accuracy"] = float(torch.cat(hits).double().mean())
     return {"truncation": psi, "results": [result]}
