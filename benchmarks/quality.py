@@ -364,6 +364,10 @@ COMMANDS = {
     "stacked-mnist r1 ema 30": ("stacked-mnist", ["--dataset", "stacked-mnist", "--r1", "0.01", "--ema", "30"],
                                 "screen: the Stacked MNIST recipe with R1 (gamma 0.01) and a moving average of "
                                 "half-life 30,000 images"),
+    "stacked-mnist r1 pack 4 ema 30": ("stacked-mnist", ["--dataset", "stacked-mnist", "--r1", "0.01", "--pack", "4",
+                                                         "--ema", "30"],
+                                       "screen: the Stacked MNIST recipe with R1 (gamma 0.01), packs of 4 and a moving "
+                                       "average of half-life 30,000 images"),
     "grid decay 700": ("grid", ["--dataset", "grid", "--lr-half-life", "700"],
                        "screen: the grid recipe with the rates halving every 700,000 images"),
     "ring recipe": ("ring", ["--dataset", "ring"], "the ring recipe: `ganforge train --dataset ring`"),
