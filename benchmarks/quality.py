@@ -368,6 +368,9 @@ COMMANDS = {
                                                          "--ema", "30"],
                                        "screen: the Stacked MNIST recipe with R1 (gamma 0.01), packs of 4 and a moving "
                                        "average of half-life 30,000 images"),
+    "stacked-mnist r1 z 100": ("stacked-mnist", ["--dataset", "stacked-mnist", "--r1", "0.01", "-z", "100"],
+                               "screen: the Stacked MNIST recipe with R1 (gamma 0.01) and a 100-wide latent, "
+                               "PacGAN's for its Stacked MNIST DCGAN"),
     "grid decay 700": ("grid", ["--dataset", "grid", "--lr-half-life", "700"],
                        "screen: the grid recipe with the rates halving every 700,000 images"),
     "ring recipe": ("ring", ["--dataset", "ring"], "the ring recipe: `ganforge train --dataset ring`"),
