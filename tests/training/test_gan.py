@@ -1,12 +1,17 @@
 """build_gan, the one place a trainable GAN is put together (training and the benchmarks call it),
 and the GAN task's vanishing-gradient watch."""
+import math
+
+import pytest
 import torch
 
+from ganforge.cli import main
 from ganforge.config import TrainConfig, resolve
 from ganforge.models import count_parameters
 from ganforge.models.fast import FoldConvTranspose2d
 from ganforge.training import build_gan
-from ganforge.training.gan import VanishingWatch
+from ganforge.training.gan import VanishingWatch, double_backward
+from ganforge.training.stats import read_metrics
 
 CPU = torch.device("cpu")
 
@@ -47,3 +52,30 @@ def test_vanishing_watch_counts_streaks():
     assert w.update(rows[:4]) is None
     message = w.update(rows[4:])
     assert message and "since iteration 5" in message and w.warnings == [{"since_iteration": 5, "threshold": 1e-3}]
+
+
+def _compiled(module: torch.nn.Module) -> bool:
+    return getattr(module, "_compiled_call_impl", None) is not None
+
+
+def test_compile_leaves_d_eager_where_the_step_differentiates_twice(capsys):
+    """torch.compile's autograd cannot take a double backward: with R1/R2 or differentiable unrolling
+    D stays eager (and the run says so); otherwise both are compiled."""
+    gan = build_gan(resolve(TrainConfig(device="cpu", compile=True)), (1, 28, 28), CPU)  # the MNIST recipe: R1
+    assert _compiled(gan.G) and not _compiled(gan.D)
+    assert "--compile leaves D uncompiled" in capsys.readouterr().err
+    gan = build_gan(resolve(TrainConfig(device="cpu", compile=True, r1=0.0)), (1, 28, 28), CPU)
+    assert _compiled(gan.G) and _compiled(gan.D)
+    cfg = resolve(TrainConfig(device="cpu", compile=True, r1=0.0, unroll_steps=2, unroll_mode="differentiable"))
+    assert double_backward(cfg) and not _compiled(build_gan(cfg, (1, 28, 28), CPU).D)
+
+
+@pytest.mark.slow
+def test_compiled_training_with_r1_runs_its_penalty(tmp_path):
+    """`ganforge train --compile` with the MNIST recipe (R1 every 16 steps) trains, where compiling D
+    too fails on the penalty's double backward."""
+    out = tmp_path / "run"
+    assert main(["train", "--limit", "256", "-b", "16", "-e", "1", "-q", "--log-every", "1", "--reg-every", "2",
+                 "--compile", "--device", "cpu", "-o", str(out)]) == 0
+    rows = read_metrics(out / "metrics.csv")
+    assert len(rows) == 16 and all(math.isfinite(r["d_loss"]) and math.isfinite(r["g_loss"]) for r in rows)

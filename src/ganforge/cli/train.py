@@ -97,7 +97,9 @@ def add_parser(sub) -> None:
                    "one class, so D sees how varied a class is (default: the recipe's, else off)")
     p.add_argument("--sync-bn", action="store_true",
                    help="under torchrun: BatchNorm statistics over the global batch of all processes")
-    p.add_argument("--compile", action="store_true", help="torch.compile G and D (worth it for long GPU runs)")
+    p.add_argument("--compile", action="store_true",
+                   help="torch.compile G and D (D stays eager under --r1/--r2 and differentiable unrolling, "
+                        "which differentiate twice; worth it for long GPU runs)")
     p.add_argument("--amp", choices=("bf16",), help="autocast the training step to bfloat16 (CUDA GPUs with bf16)")
     p.add_argument("--channels-last", action=argparse.BooleanOptionalAction,
                    help="channels-last memory format for image models (default: on for CPU and CUDA)")

@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 from .. import plots
 from ..checkpoint import save_generator
 from ..config import TrainConfig, resolve
+from ..console import say
 from ..data.registry import dataset_classes
 from ..errors import GanforgeError
 from ..losses import get_loss
@@ -100,13 +101,24 @@ def build_gan(cfg: TrainConfig, shape: tuple[int, ...], device: torch.device, wo
     memory = torch.channels_last if _channels_last(cfg, device, shape) else torch.contiguous_format
     G, D = G.to(memory_format=memory), D.to(memory_format=memory)
     if cfg.compile:
-        G.compile(), D.compile()
+        G.compile()
+        if double_backward(cfg):
+            say("note: --compile leaves D uncompiled: torch.compile cannot differentiate twice, which "
+                + ("--r1/--r2 need" if cfg.r1 or cfg.r2 else "--unroll-mode differentiable needs"))
+        else:
+            D.compile()
     opt_g = adam(G.parameters(), cfg.lr_g, (cfg.beta1, cfg.beta2), device)
     opt_d = adam(D.parameters(), cfg.lr_d, (cfg.beta1, cfg.beta2), device)
     parts = GanParts(wrap(G, world, device), wrap(D, world, device), opt_g, opt_d, get_loss(cfg.loss), cfg.z_dim,
                      cfg.real_label, world, r1=cfg.r1, r2=cfg.r2, reg_every=cfg.reg_every, classes=classes,
                      prior=prior, class_runs=cfg.pack if cfg.pack_by_class else 1)
     return Gan(G, D, opt_g, opt_d, parts, memory, augment)
+
+
+def double_backward(cfg: TrainConfig) -> bool:
+    """Whether a step differentiates through D's gradient: the R1/R2 penalties and Metz et al.'s
+    differentiable unrolling do."""
+    return bool(cfg.r1 or cfg.r2) or (cfg.unroll_steps > 0 and cfg.unroll_mode == "differentiable")
 
 
 def _channels_last(cfg: TrainConfig, device: torch.device, shape: tuple[int, ...]) -> bool:
