@@ -72,7 +72,7 @@ def test_compile_leaves_d_eager_where_the_step_differentiates_twice(capsys):
 
 @pytest.mark.slow
 def test_compiled_training_with_r1_runs_its_penalty(tmp_path):
-    """`ganforge train --compile` with the MNIST recipe (R1 every 16 steps) trains, where compiling D
+    """`ganforge train --compile` with the MNIST recipe (R1, here every 2 steps) trains, where compiling D
     too fails on the penalty's double backward."""
     out = tmp_path / "run"
     assert main(["train", "--limit", "256", "-b", "16", "-e", "1", "-q", "--log-every", "1", "--reg-every", "2",
