@@ -45,3 +45,11 @@ def test_recipe_none_and_a_recipe_for_named_models():
 def test_resolving_twice_changes_nothing():
     once = resolve(TrainConfig(dataset="ring"))
     assert resolve(once) == once
+
+
+def test_a_paired_loss_has_no_real_label_to_smooth():
+    cfg = resolve(TrainConfig(**{**REPORT_CELEB, "loss": "relativistic"}))
+    # The report's CelebA real label (0.9) is dropped, its learning rates kept.
+    assert (cfg.loss, cfg.real_label, cfg.lr_d) == ("relativistic", 1.0, 4e-4)
+    with pytest.raises(GanforgeError, match="-l relativistic .* drop --real-label 0.9"):
+        resolve(TrainConfig(dataset="mnist", loss="relativistic", real_label=0.9))

@@ -54,3 +54,17 @@ def test_least_squares():
 def test_registry_names():
     assert {"mse", "cross_entropy", "non_saturated"} <= set(LOSSES.names())
     assert get_loss("Non_Saturated") is get_loss("non_saturated")
+
+
+def test_relativistic_pairing_on_known_logits():
+    loss = get_loss("relativistic")
+    assert loss.paired and not get_loss("non_saturated").paired
+    real, fake = torch.tensor([2.0, 0.0]), torch.tensor([0.0, 1.0])
+    # D: -log σ(real_i - fake_i) per pair; G: -log σ(fake_i - real_i).
+    assert loss.d(real, fake, 1.0).item() == pytest.approx((sp(-2.0) + sp(1.0)) / 2, rel=1e-6)
+    assert loss.g(fake, real).item() == pytest.approx((sp(2.0) + sp(-1.0)) / 2, rel=1e-6)
+    # Only differences count: the same shift of every logit changes neither loss.
+    assert loss.d(real + 7, fake + 7, 1.0).item() == pytest.approx(loss.d(real, fake, 1.0).item(), rel=1e-6)
+    assert loss.g(fake - 3, real - 3).item() == pytest.approx(loss.g(fake, real).item(), rel=1e-6)
+    # A fake judged as real as its real partner: both players at log 2.
+    assert loss.g(real, real).item() == pytest.approx(math.log(2))

@@ -158,7 +158,7 @@ def resolve(cfg: TrainConfig) -> TrainConfig:
               **RECIPES.get(cfg.recipe, {})}
     if cfg.conditional and cfg.clusters is None:
         cfg.clusters = 0  # labels, where asked for, take the place of a recipe's clusters
-    asked_class_packs = cfg.pack_by_class
+    asked_class_packs, asked_label = cfg.pack_by_class, cfg.real_label is not None
     for key, value in chosen.items():
         if getattr(cfg, key) is None:
             setattr(cfg, key, value)
@@ -192,6 +192,11 @@ def resolve(cfg: TrainConfig) -> TrainConfig:
             raise GanforgeError(f"--{name} must be in [0, 1), got {getattr(cfg, name)}")
     if not 0 < cfg.real_label <= 1:
         raise GanforgeError(f"--real-label must be in (0, 1], got {cfg.real_label}")
+    if cfg.real_label != 1 and cfg.loss == "relativistic":
+        if asked_label:
+            raise GanforgeError(f"-l relativistic compares logits and has no real label to smooth; drop "
+                                f"--real-label {cfg.real_label:g}")
+        cfg.real_label = 1.0  # the report's CelebA smoothing has no meaning for a paired loss
     for name in ("r1", "r2"):
         if not (math.isfinite(getattr(cfg, name)) and getattr(cfg, name) >= 0):
             raise GanforgeError(f"--{name} must be a penalty weight >= 0, got {getattr(cfg, name)}")

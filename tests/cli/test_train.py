@@ -103,6 +103,7 @@ def test_run_interrupted_mid_epoch_resumes_exactly(tmp_path, monkeypatch, capsys
     (["train", "--lr-g", "nan"], "expected a finite number"),
     (["train", "--lr-g", "-1"], "--lr-g must be a positive number"),
     (["train", "--real-label", "1.5"], "--real-label must be in (0, 1]"),
+    (["train", "-l", "relativistic", "--real-label", "0.9"], "no real label to smooth; drop --real-label 0.9"),
     (["train", "-g", "M3"], "-g M3 is not a generator"),
     (["train", "-g", "M11", "-d", "M12"], "model M11 is for celeb data, not mnist"),
     (["train", "--dataset", "celeb"], "CelebA (no --data-root given) not found"),

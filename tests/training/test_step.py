@@ -74,8 +74,9 @@ def test_differentiable_mode_gradient_differs_from_restore_mode(float64):
     assert cos > 0.5  # the direct term still dominates after a few small D steps
 
 
-def test_differentiable_unrolled_gradient_matches_finite_differences(float64):
-    parts, draw = tiny_parts(dtype=torch.float64, lr_d=0.05), make_draw(torch.float64)
+@pytest.mark.parametrize("loss", ["non_saturated", "relativistic"])
+def test_differentiable_unrolled_gradient_matches_finite_differences(float64, loss):
+    parts, draw = tiny_parts(dtype=torch.float64, lr_d=0.05, loss=loss), make_draw(torch.float64)
     warm_up(parts, draw)
     torch.manual_seed(7)
     reals = [draw() for _ in range(3)]
@@ -186,3 +187,31 @@ def test_restored_adam_state_takes_the_channels_last_parameters_layout(fused):
     b2.grad = grads[1].clone()
     opt_b2.step()
     assert torch.equal(a, b2)
+
+
+def test_relativistic_step_pairs_each_fake_with_a_real_sample():
+    """With a paired loss, d_real is σ(real - fake) per pair before D's update, d_fake its complement,
+    and G's loss sets each fake against D's updated logit on the same real batch."""
+    parts, draw = tiny_parts(loss="relativistic"), make_draw()
+    warm_up(parts, draw)
+    real, _ = draw()
+    D_before, G_before = copy.deepcopy(parts.D), copy.deepcopy(parts.G)
+    rng = torch.get_rng_state()
+    stats = gan_step(parts, real)
+    torch.set_rng_state(rng)
+    fake = G_before(torch.randn(len(real), 4))
+    with torch.no_grad():
+        margin = D_before(real) - D_before(fake)
+    assert float(stats.d_real) == pytest.approx(float(torch.sigmoid(margin).mean()), rel=1e-5)
+    assert float(stats.d_real + stats.d_fake) == pytest.approx(1.0, rel=1e-6)
+    assert float(stats.d_loss) == pytest.approx(float(torch.nn.functional.softplus(-margin).mean()), rel=1e-5)
+    with torch.no_grad():
+        real_after = parts.D(real)
+    g_loss = torch.nn.functional.softplus(real_after - parts.D(fake)).mean()
+    assert float(stats.g_loss) == pytest.approx(float(g_loss.detach()), rel=1e-5)
+    grads = torch.autograd.grad(g_loss, list(G_before.parameters()))
+    assert float(stats.g_grad_norm) == pytest.approx(float(torch.cat([g.flatten() for g in grads]).norm()), rel=1e-4)
+    # The restore-mode look-ahead pairs its fakes with the last look-ahead batch, and still restores D.
+    d_before = copy.deepcopy(parts.D.state_dict())
+    g_step_unrolled_restore(parts, 2, draw)
+    assert all(torch.equal(v, d_before[k]) for k, v in parts.D.state_dict().items())

@@ -148,15 +148,28 @@ def _g_update(parts: GanParts, loss: Tensor) -> Tensor:
     return norm
 
 
+def g_loss(parts: GanParts, fake_logits: Tensor, real_logits: Callable[[], Tensor]) -> Tensor:
+    """G's loss on D's ``fake_logits``; a paired loss also reads D on real data, ``real_logits()``
+    (called only then: the other losses cost no extra D pass)."""
+    return parts.loss.g(fake_logits, real_logits()) if parts.loss.paired else parts.loss.g(fake_logits)
+
+
 def g_step(parts: GanParts, batch_size: int, device: torch.device | str,
-           fake: Tensor | None = None, fake_y: Tensor | None = None) -> tuple[Tensor, Tensor]:
+           fake: Tensor | None = None, fake_y: Tensor | None = None, *,
+           real: Tensor | None = None, real_y: Tensor | None = None) -> tuple[Tensor, Tensor]:
     """One plain generator update, on ``fake`` (G's output of classes ``fake_y``, graph attached) if
-    given, else on a fresh batch; returns (g_loss, G gradient norm)."""
+    given, else on a fresh batch; returns (g_loss, G gradient norm). A paired loss compares each
+    fake with D's current logit on ``real`` (of classes ``real_y``), which G cannot change."""
     if fake is None:
         fake_y = parts.labels(batch_size, device)
         fake = generate(parts.G, parts.latents(batch_size, device), fake_y)
-    fake_logits = judge(unwrap(parts.D), fake, fake_y)
-    loss = parts.loss.g(fake_logits)
+    D = unwrap(parts.D)
+
+    def real_logits() -> Tensor:
+        with torch.no_grad():
+            return judge(D, real, real_y)
+
+    loss = g_loss(parts, judge(D, fake, fake_y), real_logits)
     return loss.detach(), _g_update(parts, loss)
 
 
@@ -171,7 +184,7 @@ def g_step_unrolled_restore(parts: GanParts, k: int, draw: Draw) -> tuple[Tensor
     for _ in range(k):
         batch, batch_y = draw()
         d_step(parts, batch, batch_y)
-    loss, norm = g_step(parts, len(batch), batch.device)
+    loss, norm = g_step(parts, len(batch), batch.device, real=batch, real_y=batch_y)
     unwrap(parts.D).load_state_dict(d_weights)
     parts.opt_d.load_state_dict(d_opt_state)
     return loss, norm
@@ -234,7 +247,8 @@ def unrolled_g_loss(parts: GanParts, reals: list[tuple[Tensor, Tensor | None]],
         if parts.world.enabled:  # the look-ahead D is the one all ranks' data would make
             grads = tuple(all_reduce(g) / parts.world.size for g in grads)
         params = _lookahead_update(opt, names, params, grads, moments, step + i + 1)
-    return parts.loss.g(d(generate(G, *z_g), z_g[1], params))
+    real, real_y = reals[-1]  # a paired loss sets the fakes against the last look-ahead's real batch
+    return g_loss(parts, d(generate(G, *z_g), z_g[1], params), lambda: d(real, real_y, params))
 
 
 def g_step_unrolled_differentiable(parts: GanParts, k: int, draw: Draw) -> tuple[Tensor, Tensor]:
@@ -251,7 +265,8 @@ def gan_step(parts: GanParts, real: Tensor, real_y: Tensor | None = None, *, d_s
     """One batch of training on ``real`` (of classes ``real_y`` for a class-conditional GAN). Returns
     its statistics as detached device tensors (no host sync here). ``penalise``: the first D update
     of this batch carries the (lazy) R1/R2 penalties. ``observe`` is given D's logits on the real
-    batch in its last update (adaptive augmentation reads them).
+    batch in its last update (adaptive augmentation reads them); for a paired loss, and in the
+    statistics' d_real and d_fake, each real logit less its fake's, and the other way round.
 
     Without unrolling, the first generator update reuses the last discriminator step's fake
     batch (as DCGAN's reference implementation does): G is unchanged in between, so this is
@@ -261,14 +276,17 @@ def gan_step(parts: GanParts, real: Tensor, real_y: Tensor | None = None, *, d_s
         d_loss, real_logits, fake_logits, fake, fake_y = d_step(parts, real, real_y,
                                                                 keep_fake=reuse and i == d_steps - 1,
                                                                 penalise=penalise and i == 0)
+    if parts.loss.paired:  # only differences of a paired D's logits mean anything: real against its fake
+        real_logits, fake_logits = real_logits - fake_logits, fake_logits - real_logits
     if observe is not None:
         observe(real_logits)
     for j in range(g_steps):
         if unroll_steps == 0:
-            g_loss, g_norm = g_step(parts, len(real), real.device, *((fake, fake_y) if j == 0 else (None, None)))
+            loss, g_norm = g_step(parts, len(real), real.device, *((fake, fake_y) if j == 0 else (None, None)),
+                                  real=real, real_y=real_y)
         elif unroll_mode == "restore":
-            g_loss, g_norm = g_step_unrolled_restore(parts, unroll_steps, draw)
+            loss, g_norm = g_step_unrolled_restore(parts, unroll_steps, draw)
         else:
-            g_loss, g_norm = g_step_unrolled_differentiable(parts, unroll_steps, draw)
-    return GanStats(d_loss, g_loss, torch.sigmoid(real_logits).mean(), torch.sigmoid(fake_logits).mean(),
+            loss, g_norm = g_step_unrolled_differentiable(parts, unroll_steps, draw)
+    return GanStats(d_loss, loss, torch.sigmoid(real_logits).mean(), torch.sigmoid(fake_logits).mean(),
                     g_norm.to(d_loss))
