@@ -2,8 +2,9 @@
 
 Each loss is a pair: ``d(real_logits, fake_logits, real_label)`` for the discriminator and
 ``g(fake_logits)`` for the generator; a paired (relativistic) loss's generator also reads D on
-real data, ``g(fake_logits, real_logits)``, element by element. ``real_label`` below 1 is one-sided label smoothing
-(the report used 0.9 on CelebA): only the real targets move, fake targets stay at 0.
+real data, ``g(fake_logits, real_logits)``, element by element. ``real_label`` below 1 is
+one-sided label smoothing (the report used 0.9 on CelebA): only the real targets move, fake
+targets stay at 0.
 The softplus forms are the numerically stable ``-log sigmoid``: softplus(-l) = -log σ(l),
 softplus(l) = -log(1 - σ(l)).
 """
