@@ -311,6 +311,12 @@ def section_time(args) -> dict:
     return {"milestones": list(milestones), "seed": args.seed, "runs": out}
 
 
+def _stacked_before(*flags: str) -> list[str]:
+    """The Stacked MNIST recipe as it was before the relativistic loss and R1 and R2, with ``flags``."""
+    r1 = [] if "--r1" in flags else ["--r1", "0"]
+    return ["--dataset", "stacked-mnist", "-l", "non_saturated", *r1, "--r2", "0", *flags]
+
+
 # name -> (dataset, the train flags after `ganforge train`, what it is)
 COMMANDS = {
     "mnist recipe": ("mnist", ["--dataset", "mnist"], "the MNIST recipe: `ganforge train --dataset mnist`"),
@@ -343,33 +349,33 @@ COMMANDS = {
                        "the Fashion-MNIST recipe: `ganforge train --dataset fashion`"),
     "stacked-mnist recipe": ("stacked-mnist", ["--dataset", "stacked-mnist"],
                              "the Stacked MNIST recipe: `ganforge train --dataset stacked-mnist`"),
-    "stacked-mnist clusters": ("stacked-mnist", ["--dataset", "stacked-mnist", "--clusters", "100"],
-                               "screen: the Stacked MNIST recipe self-conditioned on 100 clusters"),
-    "stacked-mnist decay": ("stacked-mnist", ["--dataset", "stacked-mnist", "--lr-half-life", "1000"],
-                            "screen: the Stacked MNIST recipe with the rates halving every million images"),
-    "stacked-mnist clusters by class": ("stacked-mnist", ["--dataset", "stacked-mnist", "--clusters", "100",
-                                                          "--pack-by-class"],
-                                        "screen: the Stacked MNIST recipe self-conditioned on 100 clusters, each of "
-                                        "D's packs holding one"),
-    "stacked-mnist adam 2e-3": ("stacked-mnist", ["--dataset", "stacked-mnist", "--lr-g", "2e-3", "--lr-d", "2e-3"],
-                                "screen: the Stacked MNIST recipe at twice its learning rates"),
-    "stacked-mnist r1": ("stacked-mnist", ["--dataset", "stacked-mnist", "--r1", "0.01"],
-                         "screen: the Stacked MNIST recipe with the MNIST recipe's R1 (gamma 0.01)"),
-    "stacked-mnist batch 128": ("stacked-mnist", ["--dataset", "stacked-mnist", "-b", "128"],
-                                "screen: the Stacked MNIST recipe at batch 128"),
-    "stacked-mnist r1 batch 32": ("stacked-mnist", ["--dataset", "stacked-mnist", "--r1", "0.01", "-b", "32"],
-                                  "screen: the Stacked MNIST recipe with R1 (gamma 0.01) at batch 32"),
-    "stacked-mnist r1 pack 4": ("stacked-mnist", ["--dataset", "stacked-mnist", "--r1", "0.01", "--pack", "4"],
-                                "screen: the Stacked MNIST recipe with R1 (gamma 0.01), D judging packs of 4"),
-    "stacked-mnist r1 ema 30": ("stacked-mnist", ["--dataset", "stacked-mnist", "--r1", "0.01", "--ema", "30"],
-                                "screen: the Stacked MNIST recipe with R1 (gamma 0.01) and a moving average of "
+    "stacked-mnist earlier recipe": ("stacked-mnist", _stacked_before(),
+                                     "the recipe before the relativistic loss and R1 and R2"),
+    "stacked-mnist clusters": ("stacked-mnist", _stacked_before("--clusters", "100"),
+                               "screen: the earlier Stacked MNIST recipe self-conditioned on 100 clusters"),
+    "stacked-mnist decay": ("stacked-mnist", _stacked_before("--lr-half-life", "1000"),
+                            "screen: the earlier Stacked MNIST recipe with the rates halving every million images"),
+    "stacked-mnist clusters by class": ("stacked-mnist", _stacked_before("--clusters", "100", "--pack-by-class"),
+                                        "screen: the earlier Stacked MNIST recipe self-conditioned on 100 clusters, "
+                                        "each of D's packs holding one"),
+    "stacked-mnist adam 2e-3": ("stacked-mnist", _stacked_before("--lr-g", "2e-3", "--lr-d", "2e-3"),
+                                "screen: the earlier Stacked MNIST recipe at twice its learning rates"),
+    "stacked-mnist r1": ("stacked-mnist", _stacked_before("--r1", "0.01"),
+                         "screen: the earlier Stacked MNIST recipe with the MNIST recipe's R1 (gamma 0.01)"),
+    "stacked-mnist batch 128": ("stacked-mnist", _stacked_before("-b", "128"),
+                                "screen: the earlier Stacked MNIST recipe at batch 128"),
+    "stacked-mnist r1 batch 32": ("stacked-mnist", _stacked_before("--r1", "0.01", "-b", "32"),
+                                  "screen: the earlier Stacked MNIST recipe with R1 (gamma 0.01) at batch 32"),
+    "stacked-mnist r1 pack 4": ("stacked-mnist", _stacked_before("--r1", "0.01", "--pack", "4"),
+                                "screen: the earlier Stacked MNIST recipe with R1 (gamma 0.01), D judging packs of 4"),
+    "stacked-mnist r1 ema 30": ("stacked-mnist", _stacked_before("--r1", "0.01", "--ema", "30"),
+                                "screen: the earlier Stacked MNIST recipe with R1 (gamma 0.01) and a moving average of "
                                 "half-life 30,000 images"),
-    "stacked-mnist r1 pack 4 ema 30": ("stacked-mnist", ["--dataset", "stacked-mnist", "--r1", "0.01", "--pack", "4",
-                                                         "--ema", "30"],
-                                       "screen: the Stacked MNIST recipe with R1 (gamma 0.01), packs of 4 and a moving "
-                                       "average of half-life 30,000 images"),
-    "stacked-mnist r1 z 100": ("stacked-mnist", ["--dataset", "stacked-mnist", "--r1", "0.01", "-z", "100"],
-                               "screen: the Stacked MNIST recipe with R1 (gamma 0.01) and a 100-wide latent, "
+    "stacked-mnist r1 pack 4 ema 30": ("stacked-mnist", _stacked_before("--r1", "0.01", "--pack", "4", "--ema", "30"),
+                                       "screen: the earlier Stacked MNIST recipe with R1 (gamma 0.01), packs of 4 and "
+                                       "a moving average of half-life 30,000 images"),
+    "stacked-mnist r1 z 100": ("stacked-mnist", _stacked_before("--r1", "0.01", "-z", "100"),
+                               "screen: the earlier Stacked MNIST recipe with R1 (gamma 0.01) and a 100-wide latent, "
                                "PacGAN's for its Stacked MNIST DCGAN"),
     "grid decay 700": ("grid", ["--dataset", "grid", "--lr-half-life", "700"],
                        "screen: the grid recipe with the rates halving every 700,000 images"),
