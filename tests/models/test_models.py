@@ -64,3 +64,21 @@ def test_wrong_role_or_shape_is_a_clear_error():
         build_model("M1", role="G", shape=(3, 64, 64), z_dim=50)
     with pytest.raises(GanforgeError, match="unknown model 'M99'; valid: M1"):
         build_model("M99", role="G", shape=(1, 28, 28), z_dim=50)
+
+
+def test_m5_deep_is_m5_with_a_third_stride_2_stage_that_sees_a_whole_digit():
+    shape = (6, 28, 28)  # three channels packed in twos, as the Stacked MNIST recipe feeds it
+    shallow, deep = build_model("M5", role="D", shape=shape), build_model("M5-deep", role="D", shape=shape).eval()
+    convs = [(m.in_channels, m.out_channels, m.kernel_size[0], m.stride[0]) for m in deep.modules()
+             if isinstance(m, torch.nn.Conv2d)]
+    assert convs == [(6, 64, 4, 2), (64, 128, 4, 2), (128, 256, 3, 2)]
+    # the third convolution (no bias) and its BatchNorm, and a linear head on 256x4x4 in place of 128x7x7
+    assert count_parameters(shallow) == 143_809
+    assert count_parameters(deep) == 143_809 + 128 * 256 * 9 + 2 * 256 + 256 * 4 * 4 - 128 * 7 * 7
+    x = torch.randn(2, *shape, requires_grad=True)
+    features = deep.net[:-2](x)  # what the linear head reads
+    assert features.shape == (2, 256, 4, 4)
+    grad, = torch.autograd.grad(features[0, :, 1, 1].sum(), x)
+    rows, cols = grad[0].abs().sum(0).nonzero().unbind(1)
+    assert (rows.min(), rows.max(), cols.min(), cols.max()) == (1, 18, 1, 18)  # an 18x18 receptive field
+    assert grad[1].abs().sum() == 0  # and no sample sees another in eval mode

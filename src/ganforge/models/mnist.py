@@ -86,14 +86,29 @@ class M4Generator(nn.Module):
 
 @register_model("M5", role="D", family="mnist", about="DCGAN-style convolutional D")
 class M5Discriminator(nn.Module):
-    def __init__(self, *, shape: tuple[int, ...] = (1, 28, 28), width: int = 64):
+    """Conv 4x4/2 (w, 14x14) -> Conv 4x4/2 + BN (2w, 7x7) -> [``deep``: Conv 3x3/2 + BN (4w, 4x4)] -> linear logit.
+
+    ``deep`` adds the third stride-2 stage that DCGAN's discriminators have (PacGAN's Stacked MNIST D
+    among them): each unit of the last map then sees 18x18 pixels, a whole digit, against 10x10."""
+
+    def __init__(self, *, shape: tuple[int, ...] = (1, 28, 28), width: int = 64, deep: bool = False):
         super().__init__()
-        self.net = nn.Sequential(
+        layers = [
             nn.Conv2d(shape[0], width, 4, 2, 1), nn.LeakyReLU(0.2, inplace=True),  # (B, w, 14, 14)
             nn.Conv2d(width, 2 * width, 4, 2, 1, bias=False), nn.BatchNorm2d(2 * width),
             nn.LeakyReLU(0.2, inplace=True),  # (B, 2w, 7, 7)
-            nn.Flatten(), nn.Linear(2 * width * 7 * 7, 1),
-        )
+        ]
+        features = 2 * width * 7 * 7
+        if deep:
+            layers += [nn.Conv2d(2 * width, 4 * width, 3, 2, 1, bias=False), nn.BatchNorm2d(4 * width),
+                       nn.LeakyReLU(0.2, inplace=True)]  # (B, 4w, 4, 4)
+            features = 4 * width * 4 * 4
+        self.net = nn.Sequential(*layers, nn.Flatten(), nn.Linear(features, 1))
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x).squeeze(1)
+
+
+@register_model("M5-deep", role="D", family="mnist", about="M5 with a third stride-2 convolution (Stacked MNIST)")
+def m5_deep(*, shape: tuple[int, ...] = (1, 28, 28)) -> M5Discriminator:
+    return M5Discriminator(shape=shape, deep=True)
