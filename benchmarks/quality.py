@@ -311,10 +311,14 @@ def section_time(args) -> dict:
     return {"milestones": list(milestones), "seed": args.seed, "runs": out}
 
 
+STACKED_M5 = ["--dataset", "stacked-mnist", "--recipe", "stacked-mnist", "-d", "M5"]
+"""The Stacked MNIST recipe as it was before its D became M5-deep."""
+
+
 def _stacked_before(*flags: str) -> list[str]:
     """The Stacked MNIST recipe as it was before the relativistic loss and R1 and R2, with ``flags``."""
     r1 = [] if "--r1" in flags else ["--r1", "0"]
-    return ["--dataset", "stacked-mnist", "-l", "non_saturated", *r1, "--r2", "0", *flags]
+    return [*STACKED_M5, "-l", "non_saturated", *r1, "--r2", "0", *flags]
 
 
 # name -> (dataset, the train flags after `ganforge train`, what it is)
@@ -349,6 +353,7 @@ COMMANDS = {
                        "the Fashion-MNIST recipe: `ganforge train --dataset fashion`"),
     "stacked-mnist recipe": ("stacked-mnist", ["--dataset", "stacked-mnist"],
                              "the Stacked MNIST recipe: `ganforge train --dataset stacked-mnist`"),
+    "stacked-mnist m5 recipe": ("stacked-mnist", STACKED_M5, "the recipe before its D became M5-deep"),
     "stacked-mnist earlier recipe": ("stacked-mnist", _stacked_before(),
                                      "the recipe before the relativistic loss and R1 and R2"),
     "stacked-mnist clusters": ("stacked-mnist", _stacked_before("--clusters", "100"),
@@ -440,6 +445,7 @@ UNROLL_COMMANDS = {
     "ring recipe": ("ring", ["--dataset", "ring"], 8),
     "stacked-mnist report": ("stacked-mnist", ["--dataset", "stacked-mnist", "--recipe", "none"], 2),
     "stacked-mnist recipe": ("stacked-mnist", ["--dataset", "stacked-mnist"], 2),
+    "stacked-mnist m5 recipe": ("stacked-mnist", STACKED_M5, 2),
 }
 
 

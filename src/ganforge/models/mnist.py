@@ -1,4 +1,4 @@
-"""MNIST-class models (28x28; 1 channel, or 3 for stacked MNIST): the report's M1-M5."""
+"""MNIST-class models (28x28; 1 channel, or 3 for stacked MNIST): the report's M1-M5, and M5-deep."""
 from __future__ import annotations
 
 from torch import Tensor, nn
