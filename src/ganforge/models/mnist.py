@@ -88,8 +88,8 @@ class M4Generator(nn.Module):
 class M5Discriminator(nn.Module):
     """Conv 4x4/2 (w, 14x14) -> Conv 4x4/2 + BN (2w, 7x7) -> [``deep``: Conv 3x3/2 + BN (4w, 4x4)] -> linear logit.
 
-    ``deep`` adds the third stride-2 stage that DCGAN's discriminators have (PacGAN's Stacked MNIST D
-    among them): each unit of the last map then sees 18x18 pixels, a whole digit, against 10x10."""
+    ``deep`` adds a third stride-2 stage, as DCGAN's discriminators go on halving the map: each unit of
+    the last map then sees 18x18 pixels, a whole digit, against 10x10."""
 
     def __init__(self, *, shape: tuple[int, ...] = (1, 28, 28), width: int = 64, deep: bool = False):
         super().__init__()
