@@ -6,6 +6,7 @@ import math
 from typing import Callable
 
 from ..errors import GanforgeError
+from ..options import GROUPS, Option, grouped
 
 
 class Parser(argparse.ArgumentParser):
@@ -48,3 +49,26 @@ def finite_float(value: str) -> float:
     if not math.isfinite(x):
         raise argparse.ArgumentTypeError(f"expected a finite number, got {value!r}")
     return x
+
+
+def add_options(p: argparse.ArgumentParser, options: list[Option]) -> None:
+    """One flag per declared option (options.py), in a help section per group, with its default stated.
+    Options left out stay out of the namespace (the parser's argument_default is SUPPRESS), so the
+    config's defaults and the recipes fill them."""
+    for group, members in grouped(options).items():
+        section = p.add_argument_group(GROUPS[group])
+        for o in members:
+            kw: dict = {"help": f"{o.help} (default: {o.default_text()})", "dest": o.name}
+            if o.kind == "switch":
+                kw["action"] = "store_true"
+            elif o.kind == "toggle":
+                kw["action"] = argparse.BooleanOptionalAction
+            elif isinstance(o.choices, tuple):
+                kw["choices"] = o.choices
+            else:
+                kw["type"] = (registry_type(o.choices) if o.choices is not None else
+                              int_at_least(int(o.valid.low)) if o.kind is int and o.valid is not None else
+                              int if o.kind is int else finite_float if o.kind is float else str)
+            if o.metavar and "action" not in kw:
+                kw["metavar"] = o.metavar
+            section.add_argument(*o.flags, **kw)

@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from .. import plots
 from ..checkpoint import prefixed, save_checkpoint
-from ..config import AEConfig, resolve_ae
+from ..config import AEConfig, resolve_ae, resumed
 from ..errors import GanforgeError
 from ..models import build_model
 from ..models.fast import speed_up
@@ -167,7 +167,7 @@ def _build_task(s: Setting) -> AETask:
 
 def train_ae(cfg: AEConfig, *, resume: Optional[Path] = None) -> Path:
     """Train an autoencoder (or continue the run in folder ``resume``); returns the run folder."""
-    cfg = resolve_ae(cfg)
+    cfg = resolve_ae(cfg if resume is None else resumed(cfg, resume))
     if env_world().enabled:
         raise GanforgeError("train-ae runs in one process; start it without torchrun")
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")

@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 
 from .. import plots
 from ..checkpoint import save_generator
-from ..config import TrainConfig, resolve
+from ..config import TrainConfig, resolve, resumed
 from ..console import say
 from ..data.registry import dataset_classes
 from ..errors import GanforgeError
@@ -285,7 +285,7 @@ def build_gan_task(s: Setting) -> GanTask:
 
 def train(cfg: TrainConfig, *, resume: Optional[Path] = None) -> Path:
     """Train a GAN as ``cfg`` says (or continue the run in folder ``resume``); returns the run folder."""
-    cfg = resolve(cfg)
+    cfg = resolve(cfg if resume is None else resumed(cfg, resume))
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     name = f"{stamp}-{cfg.dataset}-{cfg.generator}-{cfg.discriminator}-{cfg.loss}-k{cfg.unroll_steps}"
     return run_training(cfg, build_gan_task, default_out=str(Path("runs") / name), resume=resume)

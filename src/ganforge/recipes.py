@@ -1,0 +1,40 @@
+"""Recipes as data: what each option is when a command line leaves it out.
+
+Three tables, read in this order by ``config.resolve`` (a later one wins, an option given wins over all):
+the report's method (each option's ``plain`` value in options.py), ``PLAIN_BY_DATASET`` (the report's
+own settings for a dataset), then the dataset's recipe in ``RECIPES``, the settings measured best for it.
+What was measured to choose each value is in docs/recipes.md and docs/benchmarks/quality.md.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+# The report's method, per dataset, where it differs from each option's plain value: the CelebA
+# rates and the 0.9 real label the report needed there; the toys' batch and rate from the unrolled-GAN papers.
+PLAIN_BY_DATASET: dict[str, dict[str, Any]] = {
+    "celeb": dict(lr_g=1e-4, lr_d=4e-4, real_label=0.9, batch_size=128),
+    "ring": dict(lr_g=1e-4, lr_d=1e-4, batch_size=512),
+    "grid": dict(lr_g=1e-4, lr_d=1e-4, batch_size=512),
+}
+
+# The models a dataset trains with when neither -g/-d nor a recipe names them.
+MODELS_BY_DATASET: dict[str, tuple[str, str]] = {
+    "mnist": ("M4", "M5"), "fashion": ("M1", "M3"), "stacked-mnist": ("M4", "M5"), "celeb": ("M11", "M12"),
+    "ring": ("toy-g", "toy-d"), "grid": ("toy-g", "toy-d"),
+}
+
+_DIGITS = dict(generator="M4", discriminator="M5", lr_g=1e-3, lr_d=1e-3, ema=10.0)
+_MNIST = {**_DIGITS, "pack": 2, "clusters": 20, "r1": 0.01}
+_TOYS = dict(generator="pac-g", discriminator="pac-d", pack=4, batch_size=100, lr_g=1e-3, lr_d=1e-3, beta1=0.8,
+             ema=10.0)
+
+# `ganforge train --dataset X` runs RECIPES[X] when it names no models (docs/recipes.md says why each value).
+RECIPES: dict[str, dict[str, Any]] = {
+    "mnist": _MNIST,
+    "fashion": {**_MNIST, "r1": 0.0},
+    "stacked-mnist": {**_DIGITS, "discriminator": "M5-deep", "pack": 2, "loss": "relativistic", "r1": 1.0, "r2": 1.0},
+    "celeb": dict(generator="M11", discriminator="M12", lr_g=2e-4, lr_d=2e-4, real_label=1.0, batch_size=128,
+                  ema=10.0),
+    "ring": {**_TOYS, "clusters": 8},
+    "grid": {**_TOYS, "clusters": 25, "lr_half_life": 1000.0, "pack_by_class": True},
+}
