@@ -10,6 +10,10 @@ from typing import Callable
 
 import torch
 
+from ganforge.config import TrainConfig, resolve
+from ganforge.training.gan import build_gan_trainer
+from ganforge.training.loop import Run, iterate, setup
+
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "benchmarks"
 
 
@@ -31,3 +35,18 @@ def write(name: str, results: dict, markdown: str) -> None:
     (DOCS / f"{name}.md").write_text(markdown)
     print(markdown)
     print(f"wrote {DOCS / name}.md and .json")
+
+
+def training_run(cfg: TrainConfig) -> Run:
+    """The run ``ganforge train`` makes of the options ``cfg``, set up by the trainer's own ``setup`` but
+    writing no files and with epochs without end: ``iterate(run)`` then yields its iterations exactly as
+    the user's loop runs them (epoch order, batches, the trainer's step, flushes)."""
+    cfg = resolve(cfg)
+    cfg.epochs, cfg.quiet = 10**9, True
+    return setup(cfg, build_gan_trainer, default_out="benchmark (no files)", files=False)
+
+
+def loop_step(cfg: TrainConfig) -> Callable[[], object]:
+    """One iteration of the user's loop per call (see ``training_run``)."""
+    iterations = iterate(training_run(cfg))
+    return lambda: next(iterations)

@@ -3,7 +3,7 @@
     python benchmarks/quality.py --section recipes|unrolling|losses|unroll|stacked|ae|time [options]
     python benchmarks/quality.py --table          # rewrite quality.md from quality.json
 
-Each section trains with ganforge's own step (``gan_step``) on one CPU thread and adds its
+Each section trains with ganforge's own loop and step (``training.loop.iterate``) on one CPU thread and adds its
 results to docs/benchmarks/quality.json; the Markdown table is rebuilt from the whole JSON
 each time, so sections can run one after another or side by side.
 
@@ -38,7 +38,7 @@ import torch
 from torch import Tensor, nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import DOCS, machine  # noqa: E402
+from common import DOCS, machine, training_run  # noqa: E402
 
 from ganforge.data import load_dataset  # noqa: E402
 from ganforge.evaluation.classifier import load_evaluator, weights_dir  # noqa: E402
@@ -48,11 +48,9 @@ from ganforge.evaluation.modes import STACKED_SAMPLES, TOY_SAMPLES, mode_histogr
 from ganforge.loading import open_generator  # noqa: E402
 from ganforge.pipelines import evaluate  # noqa: E402
 from ganforge.sampling import sample  # noqa: E402
-from ganforge.training import TrainConfig, resolve  # noqa: E402
-from ganforge.training.distributed import SINGLE  # noqa: E402
-from ganforge.training.gan import GanTask, build_gan_task  # noqa: E402
-from ganforge.training.loop import Setting  # noqa: E402
-from ganforge.training.state import epoch_order  # noqa: E402
+from ganforge.training import TrainConfig  # noqa: E402
+from ganforge.training.batches import epoch_order  # noqa: E402
+from ganforge.training.loop import Run, iterate  # noqa: E402
 
 JSON = DOCS / "quality.json"
 COVERED_SHARE = 0.02  # a class counts as covered when at least 2 % of samples (a fifth of its fair share) show it
@@ -83,15 +81,11 @@ class Budget:
 
 def make_gan(dataset: str, g: str, d: str, *, batch: int, loss: str = "non_saturated", lr_g: float = 2e-4,
              lr_d: float = 2e-4, z_dim: Optional[int] = None, real_label: float = 1.0, seed: int = 0,
-             unroll: int = 0, mode: str = "restore") -> tuple[GanTask, object]:
-    """The GAN task ``ganforge train`` would train with these options (the trainer's own builder)."""
-    data = load_dataset(dataset)
-    torch.manual_seed(seed)
-    cfg = resolve(TrainConfig(dataset=dataset, generator=g, discriminator=d, batch_size=batch, loss=loss, lr_g=lr_g,
-                              lr_d=lr_d, z_dim=z_dim, real_label=real_label, seed=seed, unroll_steps=unroll,
-                              unroll_mode=mode, device="cpu"))
-    task = build_gan_task(Setting(cfg, data, torch.device("cpu"), SINGLE, torch.Generator().manual_seed(seed + 1)))
-    return task, data
+             unroll: int = 0, mode: str = "restore") -> Run:
+    """The run ``ganforge train`` would make with these options (its own setup, writing no files)."""
+    return training_run(TrainConfig(dataset=dataset, generator=g, discriminator=d, batch_size=batch, loss=loss,
+                                    lr_g=lr_g, lr_d=lr_d, z_dim=z_dim, real_label=real_label, seed=seed,
+                                    unroll_steps=unroll, unroll_mode=mode, device="cpu"))
 
 
 def ema_of(G: nn.Module, decay: float) -> nn.Module:
@@ -100,29 +94,23 @@ def ema_of(G: nn.Module, decay: float) -> nn.Module:
     return AveragedModel(G, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
 
 
-def run_gan(task: GanTask, *, iterations: Optional[int] = None, cpu_minutes: Optional[float] = None,
+def run_gan(run: Run, *, iterations: Optional[int] = None, cpu_minutes: Optional[float] = None,
             milestones: tuple[float, ...] = (), ema: Optional[nn.Module] = None,
             on_milestone: Callable[[float, int], None] = lambda m, i: None) -> dict:
-    """Train with the task's step (the trainer's) until ``iterations`` or ``cpu_minutes``; call
+    """Train with the user's loop until ``iterations`` or ``cpu_minutes`` (CPU time of the loop alone); call
     ``on_milestone`` as each milestone (CPU-minutes) passes. Returns iterations and CPU seconds used."""
-    x, batch, seed = task.train_x, task.cfg.batch_size, task.cfg.seed
-    budget, it, epoch = Budget(), 0, 0
-    pending = sorted(milestones)
+    budget, pending = Budget(), sorted(milestones)
     limit = cpu_minutes * 60 if cpu_minutes else math.inf
+    steps = iterate(run)
     while True:
-        order = epoch_order(len(x), seed, epoch)
-        task.start_epoch(epoch)
-        for b in range(len(x) // batch):
-            with budget:
-                task.step(x[order[b * batch:(b + 1) * batch]], None, it)
-                if ema is not None:
-                    ema.update_parameters(task.gan.G)
-            it += 1
-            while pending and budget.used >= pending[0] * 60:
-                on_milestone(pending.pop(0), it)
-            if (iterations and it >= iterations) or budget.used >= limit:
-                return {"iterations": it, "cpu_seconds": round(budget.used, 1)}
-        epoch += 1
+        with budget:
+            it = next(steps).iteration
+            if ema is not None:
+                ema.update_parameters(run.task.G)
+        while pending and budget.used >= pending[0] * 60:
+            on_milestone(pending.pop(0), it)
+        if (iterations and it >= iterations) or budget.used >= limit:
+            return {"iterations": it, "cpu_seconds": round(budget.used, 1)}
 
 
 class PlainGenerator(nn.Module):
@@ -228,9 +216,9 @@ def stacked_quality(G: nn.Module, z_dim: int, net: nn.Module) -> dict:
 def section_losses(args) -> dict:
     judge, out = MnistJudge(), {}
     for loss in ("cross_entropy", "non_saturated", "mse"):
-        task, _ = make_gan("mnist", "M1", "M3", batch=24, loss=loss, z_dim=50, seed=args.seed, unroll=4)
-        info = run_gan(task, iterations=args.iterations)
-        out[loss] = {**info, **judge(task.gan.G, task.cfg.z_dim)}
+        run = make_gan("mnist", "M1", "M3", batch=24, loss=loss, z_dim=50, seed=args.seed, unroll=4)
+        info = run_gan(run, iterations=args.iterations)
+        out[loss] = {**info, **judge(run.task.G, run.cfg.z_dim)}
         print(loss, out[loss], flush=True)
     return {"recipe": f"M1/M3, batch 24, k=4 restore, z=50, lr 2e-4, {args.iterations} iterations, seed {args.seed}",
             "runs": out}
@@ -246,10 +234,10 @@ def section_unroll(args) -> dict:
             name = f"{dataset} k={k}" + (f" {mode}" if k else "")
             seeds = []
             for seed in range(args.seeds):
-                task, data = make_gan(dataset, "toy-g", "toy-d", batch=512, lr_g=args.toy_lr, lr_d=args.toy_lr,
-                                      seed=seed, unroll=k, mode=mode)
-                info = run_gan(task, iterations=args.toy_iterations)
-                seeds.append({**info, **toy_quality(task.gan.G, task.cfg.z_dim, data)})
+                run = make_gan(dataset, "toy-g", "toy-d", batch=512, lr_g=args.toy_lr, lr_d=args.toy_lr, seed=seed,
+                               unroll=k, mode=mode)
+                info = run_gan(run, iterations=args.toy_iterations)
+                seeds.append({**info, **toy_quality(run.task.G, run.cfg.z_dim, run.setting.data)})
             out[name] = {"dataset": dataset, "k": k, "mode": mode if k else None, "seeds": seeds}
             print(name, [(s["modes_covered"], round(s["high_quality_share"], 3)) for s in seeds], flush=True)
     return {"recipe": f"toy-g/toy-d, batch 512, Adam lr {args.toy_lr}, {args.toy_iterations} iterations, "
@@ -260,9 +248,9 @@ def section_stacked(args) -> dict:
     net, _ = load_evaluator("mnist")
     out = {}
     for k in (0, 5):
-        task, _ = make_gan("stacked-mnist", "M4", "M5", batch=64, seed=args.seed, unroll=k)
-        info = run_gan(task, cpu_minutes=args.stacked_minutes)
-        out[f"k={k}"] = {**info, **stacked_quality(task.gan.G, task.cfg.z_dim, net)}
+        run = make_gan("stacked-mnist", "M4", "M5", batch=64, seed=args.seed, unroll=k)
+        info = run_gan(run, cpu_minutes=args.stacked_minutes)
+        out[f"k={k}"] = {**info, **stacked_quality(run.task.G, run.cfg.z_dim, net)}
         print(k, out[f"k={k}"], flush=True)
     return {"recipe": f"M4/M5 (3 channels), batch 64, lr 2e-4, {args.stacked_minutes} CPU-minutes each, "
                       f"seed {args.seed}", "runs": out}
@@ -294,20 +282,20 @@ def section_time(args) -> dict:
             run_plain_gan(x, cpu_minutes=max(milestones), milestones=milestones, seed=args.seed, on_milestone=at)
             continue
         about, g, d, batch, k, z = RECIPES[name]
-        task, _ = make_gan("mnist", g, d, batch=batch, z_dim=z, seed=args.seed, unroll=k)
-        ema = ema_of(task.gan.G, args.ema) if args.ema else None
+        run = make_gan("mnist", g, d, batch=batch, z_dim=z, seed=args.seed, unroll=k)
+        ema = ema_of(run.task.G, args.ema) if args.ema else None
         out[name] = {"about": about, "at": {}}
         if ema is not None:
             out[name + "+ema"] = {"about": f"{about}, sampled from an EMA of G's weights (decay {args.ema})", "at": {}}
 
-        def at(minute, it, _name=name, _task=task, _ema=ema):
-            out[_name]["at"][str(minute)] = {"iterations": it, **judge(_task.gan.G, _task.cfg.z_dim)}
+        def at(minute, it, _name=name, _run=run, _ema=ema):
+            out[_name]["at"][str(minute)] = {"iterations": it, **judge(_run.task.G, _run.cfg.z_dim)}
             print(_name, minute, out[_name]["at"][str(minute)], flush=True)
             if _ema is not None:
-                out[_name + "+ema"]["at"][str(minute)] = {"iterations": it, **judge(_ema.module, _task.cfg.z_dim)}
+                out[_name + "+ema"]["at"][str(minute)] = {"iterations": it, **judge(_ema.module, _run.cfg.z_dim)}
                 print(_name + "+ema", minute, out[_name + "+ema"]["at"][str(minute)], flush=True)
 
-        run_gan(task, cpu_minutes=max(milestones), milestones=milestones, ema=ema, on_milestone=at)
+        run_gan(run, cpu_minutes=max(milestones), milestones=milestones, ema=ema, on_milestone=at)
     return {"milestones": list(milestones), "seed": args.seed, "runs": out}
 
 

@@ -4,9 +4,9 @@
 
 For M1/M3 and the convolutional pair M4/M5, at batch 64 and 256, images per second of:
 
-- ganforge: what ``ganforge train`` runs: the training tensor on the device, batches by index,
-  ``gan_step`` (softplus losses on logits, fused Adam, no host sync per step), channels-last, and
-  on CPU the fast layers of ``ganforge.models.fast``;
+- ganforge: ``ganforge train``'s own loop and step (training/loop.py ``iterate``): the training tensor
+  on the device, batches by index, softplus losses on logits, fused Adam, a host sync every 50 steps,
+  channels-last, and on CPU the fast layers of ``ganforge.models.fast``;
 - reference: what a typical PyTorch GAN script does (PyTorch-GAN's gan.py and dcgan.py):
   torchvision's MNIST read from IDX files through a DataLoader with per-sample ToTensor and
   Normalize, D ending in Sigmoid with BCELoss, the default Adam, ``loss.item()`` every step.
@@ -31,23 +31,19 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Optional
 
 import numpy as np
 import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import DOCS, machine, write  # noqa: E402
+from common import DOCS, loop_step, machine, write  # noqa: E402
 
-from ganforge.data import DataOptions, load_dataset  # noqa: E402
+from ganforge.data import load_dataset  # noqa: E402
 from ganforge.models import build_model  # noqa: E402
 from ganforge.models.fast import keep_freed_memory  # noqa: E402
-from ganforge.training import TrainConfig, build_gan, gan_step, resolve  # noqa: E402
-from ganforge.training.distributed import SINGLE  # noqa: E402
-from ganforge.training.gan import autocast, build_gan_task  # noqa: E402
-from ganforge.training.loop import Setting  # noqa: E402
-from ganforge.training.state import epoch_order  # noqa: E402
+from ganforge.training import TrainConfig, build_gan, resolve  # noqa: E402
 
 PAIRS = (("M1", "M3"), ("M4", "M5"))
 Z = 50
@@ -144,28 +140,10 @@ def interleaved(turns: dict, calls: dict, rounds: int) -> dict:
 
 def ganforge_step(g: str, d: str, batch: int, device: torch.device, *, amp: bool = False, compile: bool = False,
                   channels_last: bool = False):
-    """One training iteration as ``ganforge train`` runs it: the GAN from ``build_gan`` (the trainer's
-    own builder) with the options a user would pass, and the task's step with its autocast."""
-    torch.manual_seed(0)
-    cfg = resolve(TrainConfig(generator=g, discriminator=d, batch_size=batch, z_dim=Z, amp="bf16" if amp else None,
-                              compile=compile, channels_last=channels_last, device=device.type))
-    gan = build_gan(cfg, (1, 28, 28), device)
-    x = load_dataset("mnist").train.to(device).contiguous(memory_format=gan.memory_format)
-    state = {"order": epoch_order(len(x), 0, 0).to(device), "b": 0, "stats": []}
-    per_epoch = len(x) // batch
-    precision = autocast(cfg, device)
-
-    def step() -> None:
-        b = state["b"] % per_epoch
-        real = x[state["order"][b * batch:(b + 1) * batch]]
-        with precision:
-            state["stats"].append(gan_step(gan.parts, real))
-        state["b"] += 1
-        if len(state["stats"]) == 50:  # the loop's host sync: once per 50 steps
-            torch.stack([t for s in state["stats"] for t in s]).tolist()
-            state["stats"].clear()
-
-    return step
+    """One training iteration as ``ganforge train -g G -d D`` runs it: the user's loop and step
+    (common.loop_step) with the options a user would pass."""
+    return loop_step(TrainConfig(generator=g, discriminator=d, batch_size=batch, z_dim=Z, amp="bf16" if amp else None,
+                                 compile=compile, channels_last=channels_last, device=device.type))
 
 
 # What the recipes add to a step; the "without stabilisers" variant sets them off.
@@ -183,38 +161,23 @@ def noise_folder(root: Path, count: int = 512, side: int = 64) -> None:
         Image.fromarray(rng.integers(0, 256, (side, side, 3), dtype=np.uint8)).save(root / f"{i:04d}.png")
 
 
-def task_step(dataset: str, device: torch.device, data: DataOptions = DataOptions(), **options):
-    """One iteration of ``ganforge train --dataset DATASET`` with ``options``: the trainer's own task
-    (build_gan_task) and its step, with the moving average, penalties and augmentation it applies."""
-    torch.manual_seed(0)
-    cfg = resolve(TrainConfig(dataset=dataset, device=device.type, **options))
-    task = build_gan_task(Setting(cfg, load_dataset(dataset, data), device, SINGLE, torch.Generator().manual_seed(1)))
-    x, batch = task.train_x, cfg.batch_size
-    state = {"order": epoch_order(len(x), 0, 0).to(device), "i": 0, "stats": []}
-
-    def step() -> None:
-        b = state["i"] % (len(x) // batch)
-        index = state["order"][b * batch:(b + 1) * batch]
-        labels = None if task.train_y is None else task.train_y[index]  # the clusters under --clusters
-        state["stats"].append(task.step(x[index], labels, state["i"]))
-        state["i"] += 1
-        if len(state["stats"]) == 50:  # the loop's host sync: once per 50 steps
-            torch.stack([t for s in state["stats"] for t in s]).tolist()
-            state["stats"].clear()
-
-    return step
+def task_step(dataset: str, device: torch.device, data_root: Optional[Path] = None, **options):
+    """One iteration of ``ganforge train --dataset DATASET`` with ``options``, as the user's loop runs it,
+    with the moving average, penalties and augmentation the trainer applies."""
+    return loop_step(TrainConfig(dataset=dataset, device=device.type, data_root=data_root and str(data_root),
+                                 **options))
 
 
 def recipe_turns(dataset: str, images: Path) -> dict:
     """Runs in a worker: for CelebA, ``images`` is the image folder, its decoded copy cached beside it."""
-    device, data = torch.device("cpu"), DataOptions()
+    device, root = torch.device("cpu"), None
     if dataset == "celeb":
         os.environ["GANFORGE_CACHE"] = str(images.parent / "cache")
-        data = DataOptions(root=images)
+        root = images
     batch = resolve(TrainConfig(dataset=dataset)).batch_size
-    return {"recipe": task_step(dataset, device, data),
-            "without stabilisers": task_step(dataset, device, data, **STABILISERS_OFF),
-            "plain": task_step(dataset, device, data, recipe="none", batch_size=batch)}
+    return {"recipe": task_step(dataset, device, root),
+            "without stabilisers": task_step(dataset, device, root, **STABILISERS_OFF),
+            "plain": task_step(dataset, device, root, recipe="none", batch_size=batch)}
 
 
 def recipe_table(args) -> list[dict]:

@@ -74,7 +74,7 @@ def test_run_interrupted_mid_epoch_resumes_exactly(tmp_path, monkeypatch, capsys
     import ganforge.training.gan as loop
 
     calls = {"n": 0}
-    real_step = loop.gan_step
+    real_step = loop.GanTrainer.train_step
 
     def stopping_step(*a, **kw):  # Ctrl-C during iteration 11 (epoch 2, batch 3)
         calls["n"] += 1
@@ -82,11 +82,11 @@ def test_run_interrupted_mid_epoch_resumes_exactly(tmp_path, monkeypatch, capsys
             raise KeyboardInterrupt
         return real_step(*a, **kw)
 
-    monkeypatch.setattr(loop, "gan_step", stopping_step)
+    monkeypatch.setattr(loop.GanTrainer, "train_step", stopping_step)
     assert main(args + ["-o", str(tmp_path / "b")]) == 130
     _, meta = load_checkpoint(tmp_path / "b" / "checkpoints" / "last.safetensors")
     assert meta["position"] == {"epoch": 1, "batch": 1, "iteration": 9}  # the every-3 checkpoint
-    monkeypatch.setattr(loop, "gan_step", real_step)
+    monkeypatch.setattr(loop.GanTrainer, "train_step", real_step)
     assert main(["train", "--resume", str(tmp_path / "b"), "-q"]) == 0
     a, b = _weights(tmp_path / "a"), _weights(tmp_path / "b")
     assert all(torch.equal(a[k], b[k]) for k in a)

@@ -10,7 +10,8 @@ from ganforge.cli import main
 from ganforge.losses import get_loss
 from ganforge.models import build_model
 from ganforge.training.distributed import ddp as wrap_ddp
-from ganforge.training.step import GanParts, adam, gan_step
+from ganforge.training import GanTrainer
+from ganforge.training.optim import adam
 from ganforge.training.stats import read_metrics
 
 pytestmark = [pytest.mark.cuda,
@@ -24,10 +25,10 @@ TINY = ["--dataset", "mnist", "-g", "M4", "-d", "M5", "--limit", "256", "-b", "6
         "--recipe", "none"]
 
 
-def _parts(device: torch.device, G0, D0) -> GanParts:
+def _parts(device: torch.device, G0, D0) -> GanTrainer:
     G, D = copy.deepcopy(G0).to(device), copy.deepcopy(D0).to(device)
-    return GanParts(G, D, adam(G.parameters(), 2e-4, (0.5, 0.999), device),
-                    adam(D.parameters(), 2e-4, (0.5, 0.999), device), get_loss("non_saturated"), 50)
+    return GanTrainer(G, D, adam(G.parameters(), 2e-4, (0.5, 0.999), device),
+                      adam(D.parameters(), 2e-4, (0.5, 0.999), device), get_loss("non_saturated"), 50)
 
 
 @pytest.fixture
@@ -49,7 +50,7 @@ def test_a_training_step_on_cuda_matches_the_cpu(no_tf32):
         device = torch.device(name)
         parts = _parts(device, G0, D0)
         parts.latents = lambda n, dev: z.to(dev)  # the same latents on both devices
-        stats = gan_step(parts, real.to(device))
+        stats = parts.train_step(real.to(device))
         results[name] = (stats, parts)
     (s_cpu, p_cpu), (s_gpu, p_gpu) = results["cpu"], results["cuda"]
     for a, b in zip(s_cpu, s_gpu):
@@ -80,20 +81,20 @@ def test_a_step_through_nccl_ddp_matches_the_plain_step(tmp_path, no_tf32):
     real, z = torch.rand(64, 1, 28, 28, device=device) * 2 - 1, torch.randn(64, 50, device=device)
     plain = _parts(device, G0, D0)
     plain.latents = lambda n, dev: z
-    expected = gan_step(plain, real)
+    expected = plain.train_step(real)
     dist.init_process_group("nccl", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1)
     try:
         ddp = _parts(device, G0, D0)
-        ddp.G, ddp.D = wrap_ddp(ddp.G, device), wrap_ddp(ddp.D, device)  # as the trainer wraps them
+        ddp.G_ddp, ddp.D_ddp = wrap_ddp(ddp.G, device), wrap_ddp(ddp.D, device)  # as build_gan wraps them
         ddp.latents = lambda n, dev: z
-        got = gan_step(ddp, real)
+        got = ddp.train_step(real)
         assert dist.get_backend() == "nccl"
     finally:
         dist.destroy_process_group()
     for a, b in zip(expected, got):
         torch.testing.assert_close(b, a, **STEP_TOLERANCE)
     for model in ("G", "D"):
-        mine, theirs = getattr(plain, model), getattr(ddp, model).module
+        mine, theirs = getattr(plain, model), getattr(ddp, model)  # the bare modules DDP wraps
         for (name, a), b in zip(mine.named_parameters(), theirs.parameters()):
             torch.testing.assert_close(b.grad, a.grad, **STEP_TOLERANCE, msg=f"{model}.{name}.grad")
         for (name, a), b in zip(mine.named_buffers(), theirs.buffers()):

@@ -9,8 +9,8 @@ from ganforge.data import load_dataset
 from ganforge.losses import get_loss
 from ganforge.models import build_model, count_parameters
 from ganforge.models.conditional import ProjectionD, WithClasses, conditional_generator
-from ganforge.training.gan import Packed
-from ganforge.training.step import GanParts, gan_step
+from ganforge.models.wrappers import Packed
+from ganforge.training import GanTrainer
 from ganforge.training.stats import read_metrics
 
 SHAPE = (1, 28, 28)
@@ -66,13 +66,13 @@ def test_a_conditional_toy_gan_puts_each_class_at_its_own_mode():
     torch.manual_seed(0)
     G = conditional_generator("toy-g", shape=(2,), z_dim=4, classes=8)
     D = ProjectionD(build_model("toy-d", role="D", shape=(2,)), 8)
-    parts = GanParts(G, D, torch.optim.Adam(G.parameters(), 1e-3, betas=(0.5, 0.999)),
-                     torch.optim.Adam(D.parameters(), 1e-3, betas=(0.5, 0.999)), get_loss("non_saturated"), 4,
-                     classes=8)
+    parts = GanTrainer(G, D, torch.optim.Adam(G.parameters(), 1e-3, betas=(0.5, 0.999)),
+                       torch.optim.Adam(D.parameters(), 1e-3, betas=(0.5, 0.999)), get_loss("non_saturated"), 4,
+                       classes=8)
     g = torch.Generator().manual_seed(1)
     for _ in range(600):
         index = torch.randint(len(data.train), (256,), generator=g)
-        gan_step(parts, data.train[index], labels[index])
+        parts.train_step(data.train[index], labels[index])
     with torch.no_grad():
         asked = torch.arange(4000) % 8
         points = G(torch.randn(4000, 4), asked)

@@ -11,7 +11,8 @@ from torch import nn
 from ganforge.losses import get_loss
 from ganforge.models import build_model
 from ganforge.models.fast import FastDropout, FoldConvTranspose2d, LayoutFlatten, speed_up
-from ganforge.training.step import GanParts, d_step
+from ganforge.training import GanTrainer
+from ganforge.training.step import d_step
 
 CPU = torch.device("cpu")
 
@@ -114,12 +115,12 @@ def test_speed_up_leaves_other_devices_and_wide_outputs_alone():
     assert not any(isinstance(m, FoldConvTranspose2d) for m in rgb.modules())
 
 
-def parts_for(d_name: str) -> GanParts:
+def parts_for(d_name: str) -> GanTrainer:
     torch.manual_seed(0)
     G = build_model("M2", role="G", shape=(1, 28, 28), z_dim=8)
     D = build_model(d_name, role="D", shape=(1, 28, 28))
     sgd = torch.optim.SGD
-    return GanParts(G, D, sgd(G.parameters(), 0.1), sgd(D.parameters(), 0.1), get_loss("non_saturated"), 8)
+    return GanTrainer(G, D, sgd(G.parameters(), 0.1), sgd(D.parameters(), 0.1), get_loss("non_saturated"), 8)
 
 
 def test_discriminator_without_batch_norm_scores_real_and_fake_in_one_pass():

@@ -13,8 +13,8 @@ from ganforge.models import build_model
 from ganforge.models.conditional import ProjectionD, classes_in_turn, conditional_generator
 from ganforge.pipelines import evaluate
 from ganforge.training.clusters import find_clusters
-from ganforge.training.state import ClassRuns
-from ganforge.training.step import GanParts, gan_step
+from ganforge.training import GanTrainer
+from ganforge.training.batches import ClassRuns
 
 
 def same_partition(a: torch.Tensor, b: torch.Tensor) -> bool:
@@ -57,7 +57,7 @@ def test_classes_in_turn_follow_the_prior_in_every_prefix():
 def test_g_draws_its_classes_from_the_prior_during_training():
     prior = torch.tensor([0.7, 0.2, 0.1])
     G, D = torch.nn.Linear(2, 1), torch.nn.Linear(1, 1)
-    parts = GanParts(G, D, None, None, None, 2, classes=3, prior=prior)
+    parts = GanTrainer(G, D, None, None, None, 2, classes=3, prior=prior)
     torch.manual_seed(0)
     counts = torch.bincount(parts.labels(20_000, "cpu"), minlength=3).double() / 20_000
     assert counts.tolist() == pytest.approx(prior.tolist(), abs=0.01)
@@ -85,13 +85,13 @@ def test_a_self_conditioned_toy_gan_puts_each_cluster_at_its_own_mode():
     torch.manual_seed(0)
     G = conditional_generator("toy-g", shape=(2,), z_dim=4, classes=8)
     D = ProjectionD(build_model("toy-d", role="D", shape=(2,)), 8)
-    parts = GanParts(G, D, torch.optim.Adam(G.parameters(), 1e-3, betas=(0.5, 0.999)),
-                     torch.optim.Adam(D.parameters(), 1e-3, betas=(0.5, 0.999)), get_loss("non_saturated"), 4,
-                     classes=8, prior=clusters.prior)
+    parts = GanTrainer(G, D, torch.optim.Adam(G.parameters(), 1e-3, betas=(0.5, 0.999)),
+                       torch.optim.Adam(D.parameters(), 1e-3, betas=(0.5, 0.999)), get_loss("non_saturated"), 4,
+                       classes=8, prior=clusters.prior)
     g = torch.Generator().manual_seed(1)
     for _ in range(600):
         index = torch.randint(len(data.train), (256,), generator=g)
-        gan_step(parts, data.train[index], clusters.assignment[index])
+        parts.train_step(data.train[index], clusters.assignment[index])
     with torch.no_grad():
         asked = torch.arange(4000) % 8
         points = G(torch.randn(4000, 4), asked)
@@ -152,8 +152,8 @@ def test_class_runs_draws_come_in_runs_with_classes_as_often_as_they_occur():
 
 def test_g_draws_classes_in_runs_of_the_pack_under_pack_by_class():
     prior = torch.tensor([0.7, 0.2, 0.1])
-    parts = GanParts(torch.nn.Linear(2, 1), torch.nn.Linear(1, 1), None, None, None, 2, classes=3, prior=prior,
-                     class_runs=4)
+    parts = GanTrainer(torch.nn.Linear(2, 1), torch.nn.Linear(1, 1), None, None, None, 2, classes=3, prior=prior,
+                       class_runs=4)
     torch.manual_seed(0)
     y = parts.labels(40_000, "cpu").view(-1, 4)
     assert (y == y[:, :1]).all()

@@ -1,5 +1,5 @@
-"""build_gan, the one place a trainable GAN is put together (training and the benchmarks call it),
-and the GAN task's vanishing-gradient watch."""
+"""build_gan, the one place a GAN trainer is put together (training and the benchmarks call it),
+and the trainer's vanishing-gradient watch."""
 import math
 
 import pytest
@@ -10,8 +10,8 @@ from ganforge.config import TrainConfig, resolve
 from ganforge.models import count_parameters
 from ganforge.models.fast import FoldConvTranspose2d
 from ganforge.training import build_gan
-from ganforge.training.gan import VanishingWatch, double_backward
-from ganforge.training.stats import read_metrics
+from ganforge.training.gan import double_backward, memory_format
+from ganforge.training.stats import VanishingWatch, read_metrics
 
 CPU = torch.device("cpu")
 
@@ -19,21 +19,23 @@ CPU = torch.device("cpu")
 def test_image_gan_is_channels_last_with_fast_layers_and_fused_adam():
     cfg = resolve(TrainConfig(generator="M4", discriminator="M5", device="cpu"))
     gan = build_gan(cfg, (1, 28, 28), CPU)
-    assert gan.memory_format == torch.channels_last
+    assert memory_format(cfg, CPU, (1, 28, 28)) == torch.channels_last
     conv = next(m for m in gan.G.modules() if isinstance(m, torch.nn.ConvTranspose2d) and m.out_channels == 1)
     assert isinstance(conv, FoldConvTranspose2d)  # the 1-channel last layer, on the CPU
     assert conv.weight.is_contiguous(memory_format=torch.channels_last)
     assert (count_parameters(gan.G), count_parameters(gan.D)) == (458_369, 138_689)  # the models' own counts
     for opt, lr in ((gan.opt_g, cfg.lr_g), (gan.opt_d, cfg.lr_d)):
         assert opt.defaults["fused"] and opt.defaults["lr"] == lr and opt.defaults["betas"] == (0.5, 0.999)
-    assert gan.parts.G is gan.G and gan.parts.z_dim == 50 and not gan.parts.joint_d  # M5 has BatchNorm
+    assert gan.G_ddp is gan.G and gan.z_dim == 50 and not gan.joint_d  # one process; M5 has BatchNorm
 
 
 def test_toy_gan_keeps_the_default_layout_and_flags_override():
-    gan = build_gan(resolve(TrainConfig(dataset="ring", device="cpu")), (2,), CPU)
-    assert gan.memory_format == torch.contiguous_format
-    gan = build_gan(resolve(TrainConfig(channels_last=False, lr_g=1e-3, device="cpu")), (1, 28, 28), CPU)
-    assert gan.memory_format == torch.contiguous_format and gan.opt_g.defaults["lr"] == 1e-3
+    assert memory_format(resolve(TrainConfig(dataset="ring", device="cpu")), CPU, (2,)) == torch.contiguous_format
+    cfg = resolve(TrainConfig(channels_last=False, lr_g=1e-3, device="cpu"))
+    gan = build_gan(cfg, (1, 28, 28), CPU)
+    assert memory_format(cfg, CPU, (1, 28, 28)) == torch.contiguous_format and gan.opt_g.defaults["lr"] == 1e-3
+    conv = next(m for m in gan.D.modules() if isinstance(m, torch.nn.Conv2d))
+    assert not conv.weight.is_contiguous(memory_format=torch.channels_last)
 
 
 def test_same_seed_same_initial_weights_g_drawn_first():

@@ -14,7 +14,7 @@ RING = ["train", "--dataset", "ring", "-b", "1000", "--limit", "5000", "-q", "--
 
 
 def _patch_step(monkeypatch, at: int, value: float, field: str):
-    real_step, calls = gan.gan_step, {"n": 0}
+    real_step, calls = gan.GanTrainer.train_step, {"n": 0}
 
     def step(*a, **kw):
         stats = real_step(*a, **kw)
@@ -23,7 +23,7 @@ def _patch_step(monkeypatch, at: int, value: float, field: str):
             stats = stats._replace(**{field: torch.tensor(value)})
         return stats
 
-    monkeypatch.setattr(gan, "gan_step", step)
+    monkeypatch.setattr(gan.GanTrainer, "train_step", step)
 
 
 def test_nan_loss_stops_cleanly_and_keeps_last_good_checkpoint(tmp_path, monkeypatch, capsys):

@@ -10,9 +10,10 @@ from ganforge.checkpoint import load_checkpoint, plain_state_dict
 from ganforge.config import TrainConfig, load_config, resolve
 from ganforge.losses import get_loss
 from ganforge.models import build_model
-from ganforge.training import build_gan
-from ganforge.training.gan import Packed
-from ganforge.training.step import GanParts, d_step, decay_learning_rates, gradient_penalty
+from ganforge.models.wrappers import Packed
+from ganforge.training import GanTrainer, Schedule, build_gan
+from ganforge.training.optim import set_decayed_rates
+from ganforge.training.step import d_step, gradient_penalty
 
 CPU = torch.device("cpu")
 
@@ -21,8 +22,8 @@ def _parts(r1=0.0, r2=0.0, reg_every=1):
     torch.manual_seed(0)
     G = build_model("toy-g", role="G", shape=(2,), z_dim=4)
     D = build_model("toy-d", role="D", shape=(2,))
-    return GanParts(G, D, torch.optim.SGD(G.parameters(), lr=1.0), torch.optim.SGD(D.parameters(), lr=1.0),
-                    get_loss("non_saturated"), 4, r1=r1, r2=r2, reg_every=reg_every)
+    return GanTrainer(G, D, torch.optim.SGD(G.parameters(), lr=1.0), torch.optim.SGD(D.parameters(), lr=1.0),
+                      get_loss("non_saturated"), 4, r1=r1, r2=r2, schedule=Schedule(reg_every=reg_every))
 
 
 @pytest.mark.parametrize("r1,r2", [(10.0, 0.0), (0.0, 3.0), (2.0, 5.0)])
@@ -120,7 +121,7 @@ def test_a_packed_toy_run_trains_and_refuses_a_batch_it_does_not_divide(tmp_path
 def test_learning_rates_halve_once_per_half_life():
     parts = _parts()
     for images, factor in [(0, 1.0), (500, 0.5), (1500, 0.125), (250, 2 ** -0.5)]:
-        decay_learning_rates(parts, 1e-3, 4e-3, images, 500)
+        set_decayed_rates({parts.opt_g: 1e-3, parts.opt_d: 4e-3}, images, 500)
         assert parts.opt_g.param_groups[0]["lr"] == pytest.approx(1e-3 * factor, rel=1e-12)
         assert parts.opt_d.param_groups[0]["lr"] == pytest.approx(4e-3 * factor, rel=1e-12)
 

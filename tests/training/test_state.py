@@ -3,7 +3,8 @@ import pytest
 import torch
 
 from ganforge.errors import GanforgeError
-from ganforge.training.state import Position, epoch_order, restore_state, save_state
+from ganforge.training.batches import epoch_order
+from ganforge.training.state import Position, restore_state, save_state
 
 
 def test_epoch_order_depends_only_on_seed_and_epoch():

@@ -6,37 +6,41 @@ import torch
 from ganforge.data import load_dataset
 from ganforge.losses import get_loss
 from ganforge.models import build_model
-from ganforge.training.step import (GanParts, g_step_unrolled_differentiable, g_step_unrolled_restore, gan_step,
-                                    unrolled_g_loss)
+from ganforge.training import GanTrainer, Schedule
+from ganforge.training.batches import Batches
+from ganforge.training.step import g_step_unrolled_differentiable, g_step_unrolled_restore, unrolled_g_loss
 
 
-def tiny_parts(dtype=torch.float32, lr_g=1e-3, lr_d=1e-2, loss="non_saturated", seed=0):
+def tiny_parts(dtype=torch.float32, lr_g=1e-3, lr_d=1e-2, loss="non_saturated", seed=0, batch=16):
+    """A trainer of toy models on 512 random 2-D points, drawing batches of ``batch`` from its own generator."""
     torch.manual_seed(seed)
     G = build_model("toy-g", role="G", shape=(2,), z_dim=4).to(dtype)
     D = build_model("toy-d", role="D", shape=(2,)).to(dtype)
-    return GanParts(G, D, torch.optim.Adam(G.parameters(), lr_g, betas=(0.5, 0.999)),
-                    torch.optim.Adam(D.parameters(), lr_d, betas=(0.5, 0.999)), get_loss(loss), 4)
-
-
-def make_draw(dtype=torch.float32, seed=1, batch=16):
-    g = torch.Generator().manual_seed(seed)
+    g = torch.Generator().manual_seed(1)
     data = torch.randn(512, 2, generator=g, dtype=dtype)
-    return lambda: (data[torch.randint(len(data), (batch,), generator=g)], None)  # a batch and its (no) classes
+    return GanTrainer(G, D, torch.optim.Adam(G.parameters(), lr_g, betas=(0.5, 0.999)),
+                      torch.optim.Adam(D.parameters(), lr_d, betas=(0.5, 0.999)), get_loss(loss), 4,
+                      batches=Batches(data, batch_size=batch, seed=0, draw_rng=g))
+
+
+def make_draw(parts):
+    return parts.batches.draw  # a random batch and its (no) classes
 
 
 def warm_up(parts, draw, steps=3):
     # Give D's optimiser non-trivial Adam moments before the checks.
     for _ in range(steps):
-        gan_step(parts, *draw())
+        parts.train_step(*draw())
 
 
 def test_restore_mode_leaves_d_and_its_optimiser_exactly_as_before():
-    parts, draw = tiny_parts(), make_draw()
+    parts = tiny_parts()
+    draw = make_draw(parts)
     warm_up(parts, draw)
     d_before = copy.deepcopy(parts.D.state_dict())
     opt_before = copy.deepcopy(parts.opt_d.state_dict())
     g_before = copy.deepcopy(parts.G.state_dict())
-    g_step_unrolled_restore(parts, 5, draw)
+    g_step_unrolled_restore(parts, [draw() for _ in range(5)])
     for k, v in parts.D.state_dict().items():
         assert torch.equal(v, d_before[k]), k
     after = parts.opt_d.state_dict()
@@ -57,10 +61,11 @@ def float64():
 
 
 def _g_grads_after(step_fn, seed=5, **kw):
-    parts, draw = tiny_parts(dtype=torch.float64, lr_g=0.0, **kw), make_draw(torch.float64)
+    parts = tiny_parts(dtype=torch.float64, lr_g=0.0, **kw)
+    draw = make_draw(parts)
     warm_up(parts, draw)
     torch.manual_seed(seed)
-    step_fn(parts, 3, draw)
+    step_fn(parts, [draw() for _ in range(3)])
     return torch.cat([p.grad.flatten() for p in parts.G.parameters()])
 
 
@@ -76,7 +81,8 @@ def test_differentiable_mode_gradient_differs_from_restore_mode(float64):
 
 @pytest.mark.parametrize("loss", ["non_saturated", "relativistic"])
 def test_differentiable_unrolled_gradient_matches_finite_differences(float64, loss):
-    parts, draw = tiny_parts(dtype=torch.float64, lr_d=0.05, loss=loss), make_draw(torch.float64)
+    parts = tiny_parts(dtype=torch.float64, lr_d=0.05, loss=loss)
+    draw = make_draw(parts)
     warm_up(parts, draw)
     torch.manual_seed(7)
     reals = [draw() for _ in range(3)]
@@ -104,25 +110,29 @@ def test_differentiable_unrolled_gradient_matches_finite_differences(float64, lo
 
 
 def test_step_counts_follow_gs_and_ds():
-    parts, draw = tiny_parts(), make_draw()
-    gan_step(parts, *draw(), d_steps=3, g_steps=2)
+    parts = tiny_parts()
+    draw = make_draw(parts)
+    parts.schedule = Schedule(d_steps=3, g_steps=2)
+    parts.train_step(*draw())
     steps_d = {int(s["step"]) for s in parts.opt_d.state.values()}
     steps_g = {int(s["step"]) for s in parts.opt_g.state.values()}
     assert steps_d == {3} and steps_g == {2}
     # With restore unrolling, look-ahead D steps leave no trace in D's step count.
-    gan_step(parts, *draw(), d_steps=1, g_steps=2, unroll_steps=4, draw=draw)
+    parts.schedule = Schedule(d_steps=1, g_steps=2, unroll_steps=4)
+    parts.train_step(*draw())
     assert {int(s["step"]) for s in parts.opt_d.state.values()} == {4}
     assert {int(s["step"]) for s in parts.opt_g.state.values()} == {4}
 
 
 def test_step_statistics_are_what_their_names_say():
     """d_real, d_fake and d_loss are D's view before its update; g_grad_norm is the norm of G's gradient."""
-    parts, draw = tiny_parts(), make_draw()
+    parts = tiny_parts()
+    draw = make_draw(parts)
     warm_up(parts, draw)
     real, _ = draw()
     D_before, G_before = copy.deepcopy(parts.D), copy.deepcopy(parts.G)
     rng = torch.get_rng_state()
-    stats = gan_step(parts, real)
+    stats = parts.train_step(real)
     assert stats._fields == ("d_loss", "g_loss", "d_real", "d_fake", "g_grad_norm")
     assert all(t.dim() == 0 and t.device == real.device for t in stats)
     torch.set_rng_state(rng)  # the same latents the step drew
@@ -145,12 +155,12 @@ def test_unrolled_ring_gan_covers_its_modes():
     torch.manual_seed(0)
     G = build_model("toy-g", role="G", shape=(2,), z_dim=16)
     D = build_model("toy-d", role="D", shape=(2,))
-    parts = GanParts(G, D, torch.optim.Adam(G.parameters(), 1e-3, betas=(0.5, 0.999)),
-                     torch.optim.Adam(D.parameters(), 1e-3, betas=(0.5, 0.999)), get_loss("non_saturated"), 16)
-    g = torch.Generator().manual_seed(1)
-    draw = lambda: (data.train[torch.randint(len(data.train), (256,), generator=g)], None)  # noqa: E731
+    batches = Batches(data.train, batch_size=256, seed=0, draw_rng=torch.Generator().manual_seed(1))
+    parts = GanTrainer(G, D, torch.optim.Adam(G.parameters(), 1e-3, betas=(0.5, 0.999)),
+                       torch.optim.Adam(D.parameters(), 1e-3, betas=(0.5, 0.999)), get_loss("non_saturated"), 16,
+                       schedule=Schedule(unroll_steps=3), batches=batches)
     for _ in range(300):
-        gan_step(parts, *draw(), unroll_steps=3, draw=draw)
+        parts.train_step(*batches.draw())
     with torch.no_grad():
         samples = G(torch.randn(2500, 16))
     dist, mode = torch.cdist(samples, data.extras["centres"]).min(1)
@@ -192,12 +202,13 @@ def test_restored_adam_state_takes_the_channels_last_parameters_layout(fused):
 def test_relativistic_step_pairs_each_fake_with_a_real_sample():
     """With a paired loss, d_real is σ(real - fake) per pair before D's update, d_fake its complement,
     and G's loss sets each fake against D's updated logit on the same real batch."""
-    parts, draw = tiny_parts(loss="relativistic"), make_draw()
+    parts = tiny_parts(loss="relativistic")
+    draw = make_draw(parts)
     warm_up(parts, draw)
     real, _ = draw()
     D_before, G_before = copy.deepcopy(parts.D), copy.deepcopy(parts.G)
     rng = torch.get_rng_state()
-    stats = gan_step(parts, real)
+    stats = parts.train_step(real)
     torch.set_rng_state(rng)
     fake = G_before(torch.randn(len(real), 4))
     with torch.no_grad():
@@ -213,5 +224,5 @@ def test_relativistic_step_pairs_each_fake_with_a_real_sample():
     assert float(stats.g_grad_norm) == pytest.approx(float(torch.cat([g.flatten() for g in grads]).norm()), rel=1e-4)
     # The restore-mode look-ahead pairs its fakes with the last look-ahead batch, and still restores D.
     d_before = copy.deepcopy(parts.D.state_dict())
-    g_step_unrolled_restore(parts, 2, draw)
+    g_step_unrolled_restore(parts, [draw() for _ in range(2)])
     assert all(torch.equal(v, d_before[k]) for k, v in parts.D.state_dict().items())

@@ -24,11 +24,12 @@ from ..models import build_model
 from ..models.fast import speed_up
 from ..records import read_record, write_record
 from .distributed import env_world
+from .batches import Batches
 from .loop import Setting, run_training
 from .run_folder import RunFolder
 from .state import Position
 from .stats import AEStats, MetricsLog
-from .step import adam
+from .optim import adam
 
 TARGET_MOMENTS = (0.0, 1.0, 3.0)  # mean, variance, kurtosis of N(0, 1)
 KS_FILE = "latent_ks.json"
@@ -92,9 +93,7 @@ class AETask:
     cfg: AEConfig
     model: nn.Module
     opt: torch.optim.Optimizer
-    train_x: Tensor
-    train_y = None  # the autoencoder reads no labels
-    class_runs = None
+    batches: Batches
     probe: Tensor  # fixed test images whose latents make the per-epoch CDF and KS statistic
     shown: Tensor  # fixed test images shown with their reconstructions
     ks_history: list[dict]
@@ -114,7 +113,8 @@ class AETask:
         self.ks_history = [r for r in self.ks_history if r["epoch"] <= epoch]  # a resumed run's, up to here
         self.model.train()
 
-    def step(self, real: Tensor, labels: None, iteration: int) -> AEStats:
+    def step(self, index: Tensor, iteration: int) -> AEStats:
+        real, _ = self.batches.take(index)
         return ae_step(self.model, self.opt, real, factor=self.factor, latent_reg=self.cfg.latent_reg,
                        moments_over=self.cfg.moments_over)
 
@@ -138,7 +138,7 @@ class AETask:
         h = log.history
         plots.ae_losses(run.loss_plot, [r["iteration"] for r in h],
                         {k: [r[k] for r in h] for k in ("z_mse", "image_mse", "z_term")},
-                        len(self.train_x) // self.cfg.batch_size)
+                        len(self.batches) // self.cfg.batch_size)
         self.ks_history.append({"epoch": epoch, "ks": round(ks, 6),
                                 "moments": [round(float(v), 5) for v in latent_moments(z)]})
         write_record(run.root / KS_FILE, "latent-normality", {"epochs": self.ks_history})
@@ -161,7 +161,8 @@ def _build_task(s: Setting) -> AETask:
             "latent_reg": cfg.latent_reg}
     ks_path = Path(cfg.out) / KS_FILE
     ks_history = read_record(ks_path, expect=("latent-normality",))["epochs"] if ks_path.is_file() else []
-    return AETask(cfg, model, opt, s.data.train.to(device), s.data.test[: cfg.cdf_samples].to(device),
+    batches = Batches(s.data.train.to(device), batch_size=cfg.batch_size, seed=cfg.seed, draw_rng=s.data_rng)
+    return AETask(cfg, model, opt, batches, s.data.test[: cfg.cdf_samples].to(device),
                   s.data.test[:8].to(device), ks_history, meta)
 
 

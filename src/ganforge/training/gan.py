@@ -1,5 +1,7 @@
-"""GAN training: ``build_gan`` (the one place a trainable GAN is put together, for training and for
-the benchmarks) and ``train(cfg)``, which hands a GAN task to the shared run lifecycle."""
+"""GAN training: ``GanTrainer``, the one object that holds a GAN in training (G and D, their
+optimisers, the loss, the schedule of a step, the data); ``build_gan``, the one place a trainer is
+put together (training, tests and benchmarks call it); and ``train(cfg)``, which hands the trainer
+to the shared run loop. The maths of each update is in step.py."""
 from __future__ import annotations
 
 import contextlib
@@ -7,74 +9,209 @@ import sys
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, ContextManager, Optional
 
 import torch
 from torch import Tensor, nn
-from torch.nn.utils.parametrizations import spectral_norm
 from tqdm.auto import tqdm
 
 from .. import plots
 from ..checkpoint import save_generator
-from ..config import TrainConfig, resolve, resumed
+from ..config import PLAIN, TrainConfig, resolve, resumed
 from ..console import say
 from ..data.registry import dataset_classes
 from ..errors import GanforgeError
-from ..losses import get_loss
+from ..losses import GanLoss, get_loss
 from ..models import build_model
 from ..models.conditional import ProjectionD, classes_in_turn, conditional_generator
 from ..models.fast import speed_up
+from ..models.wrappers import Packed, spectral_normalise
+from .augment import Augment, Augmented
+from .batches import Batches, ClassRuns
 from .clusters import check_count, find_clusters
 from .distributed import SINGLE, World, convert_sync_bn, same_on_all_ranks, wrap
-from .augment import Augment, Augmented
 from .ema import EmaOfG
 from .loop import Setting, run_training
+from .optim import adam, set_decayed_rates
 from .run_folder import RunFolder
-from .state import ClassRuns, Position
-from .stats import GanStats, MetricsLog
-from .step import GanParts, adam, decay_learning_rates, gan_step, generate
+from .state import Position
+from .stats import GanStats, MetricsLog, VanishingWatch
+from .step import (Labelled, d_step, g_step, g_step_unrolled_differentiable, g_step_unrolled_restore, generate)
 
 
-@dataclass
-class Gan:
-    """A GAN ready to train. ``G`` and ``D`` are the bare modules (what checkpoints hold); ``parts``
-    has the DistributedDataParallel wrappers under torchrun, and what a step needs besides."""
+@dataclass(frozen=True)
+class Schedule:
+    """What one iteration runs, as data (stylegan2-ada's phases): ``d_steps`` D updates, the first of them
+    carrying the R1/R2 penalties every ``reg_every`` iterations (lazy regularisation); then ``g_steps`` G
+    updates, each against a D ``unroll_steps`` steps ahead when unrolling; both learning rates halve every
+    ``lr_half_life`` images (0: constant)."""
+
+    d_steps: int = 1
+    g_steps: int = 1
+    unroll_steps: int = 0
+    unroll_mode: str = "restore"
+    reg_every: int = PLAIN["reg_every"]
+    lr_half_life: float = 0.0  # images
+
+    @classmethod
+    def of(cls, cfg: TrainConfig) -> Schedule:
+        return cls(cfg.d_steps, cfg.g_steps, cfg.unroll_steps, cfg.unroll_mode, cfg.reg_every, cfg.lr_half_life * 1000)
+
+
+@dataclass(eq=False)
+class GanTrainer:
+    """A GAN in training. ``G`` and ``D`` are the bare modules (what checkpoints hold, and what a pass
+    whose gradients must not reach a model goes through); ``G_ddp`` and ``D_ddp`` are the modules
+    gradients flow through: the DistributedDataParallel wrappers under torchrun, else G and D."""
 
     G: nn.Module
     D: nn.Module
     opt_g: torch.optim.Optimizer
     opt_d: torch.optim.Optimizer
-    parts: GanParts
-    memory_format: torch.memory_format
+    loss: GanLoss
+    z_dim: int
+    real_label: float = PLAIN["real_label"]
+    r1: float = 0.0  # gamma of the R1 penalty on real samples (Mescheder et al. 2018); 0: none
+    r2: float = 0.0  # gamma of the R2 penalty on fake samples
+    schedule: Schedule = Schedule()
+    classes: int = 0  # class-conditional G(z, y) and D(x, y) over this many classes; 0: unconditional
+    prior: Optional[Tensor] = None  # (classes,) how often G draws each class (self-conditioning); None: uniform
+    class_runs: int = 1  # G's classes come in runs of this many, one class to each of D's packs (--pack-by-class)
+    world: World = SINGLE
+    G_ddp: Optional[nn.Module] = None  # None: G (one process)
+    D_ddp: Optional[nn.Module] = None
     augment: Optional[Augment] = None  # inside D (Augmented), when D's inputs are augmented
+    ema: Optional[EmaOfG] = None
+    batches: Optional[Batches] = None  # the training data; the loop and look-ahead D steps read it
+    autocast: ContextManager = field(default_factory=contextlib.nullcontext)
+    # ---- what a run shows and saves (build_gan sets these)
+    cfg: Optional[TrainConfig] = None
+    fixed_z: Optional[Tensor] = None  # (sample_count, z) the latents of every epoch's sample grid
+    fixed_y: Optional[Tensor] = None  # (sample_count,) their classes, when conditional
+    centres: Optional[Tensor] = None  # mode centres of a 2-D toy, drawn under its samples
+    meta: dict[str, Any] = field(default_factory=dict)  # checkpoint metadata
+    kind = "gan-run"  # the record kind of a run's config.json
+    stats = GanStats
 
+    def __post_init__(self) -> None:
+        self.G_ddp = self.G if self.G_ddp is None else self.G_ddp
+        self.D_ddp = self.D if self.D_ddp is None else self.D_ddp
+        # D scores real and fake batches in one pass only when no layer of D mixes the samples of a
+        # batch (BatchNorm does), so that one pass over both is the same as two
+        self.joint_d = not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in self.D.modules())
+        self.rates = {self.opt_g: self.opt_g.param_groups[0]["lr"], self.opt_d: self.opt_d.param_groups[0]["lr"]} \
+            if self.opt_g is not None else {}
+        self.modules = {"G": self.G, "D": self.D, **({"G_ema": self.ema.model} if self.ema else {})}
+        self.optimizers = {"opt_g": self.opt_g, "opt_d": self.opt_d}
+        watch = self.cfg or TrainConfig()
+        self.vanish = VanishingWatch(watch.vanish_threshold, watch.vanish_patience)
 
-class Packed(nn.Module):
-    """PacGAN's discriminator: D judges ``m`` samples at a time, (B, C, ...) -> (B/m, m*C, ...), so
-    it sees how varied a group is (Lin et al. 2018). Real and fake batches are packed separately."""
+    # ---- random inputs of G, drawn for the global batch and sharded, so that every process's random
+    # stream stays the one a single process would have
+    def latents(self, n: int, device: torch.device | str) -> Tensor:
+        """(n, z) latents for this process."""
+        return self.world.shard(torch.randn(n * self.world.size, self.z_dim, device=device))
 
-    def __init__(self, D: nn.Module, m: int):
-        super().__init__()
-        self.d, self.m = D, m
+    def labels(self, n: int, device: torch.device | str) -> Optional[Tensor]:
+        """(n,) classes for G's samples, uniform or drawn from ``prior`` (in runs of ``class_runs``); None
+        when unconditional."""
+        if not self.classes:
+            return None
+        draws = n * self.world.size // self.class_runs
+        y = (torch.randint(self.classes, (draws,), device=device) if self.prior is None
+             else torch.multinomial(self.prior, draws, replacement=True).to(device))
+        return self.world.shard(y.repeat_interleave(self.class_runs) if self.class_runs > 1 else y)
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self.d(x.reshape(len(x) // self.m, self.m * x.shape[1], *x.shape[2:]))  # (B/m,) logits
+    # ---- one iteration
+    def train_step(self, real: Tensor, real_y: Optional[Tensor] = None, iteration: int = 0) -> GanStats:
+        """One batch of training on ``real`` (this process's share; of classes ``real_y`` when conditional).
+        Returns its statistics as detached device tensors (no host sync here)."""
+        s, images = self.schedule, len(real) * self.world.size  # images per global batch
+        if s.lr_half_life:
+            set_decayed_rates(self.rates, iteration * images, s.lr_half_life)
+        with self.autocast:
+            # D: d_steps updates. The last keeps its fake batch for the first plain G update (G is unchanged
+            # in between, so it is the same update on the same distribution with one G pass fewer).
+            reuse = s.unroll_steps == 0
+            penalise = bool(self.r1 or self.r2) and iteration % s.reg_every == 0
+            for i in range(s.d_steps):
+                d_loss, real_logits, fake_logits, fake, fake_y = d_step(
+                    self, real, real_y, keep_fake=reuse and i == s.d_steps - 1, penalise=penalise and i == 0)
+            if self.loss.paired:  # only differences of a paired D's logits mean anything: real against its fake
+                real_logits, fake_logits = real_logits - fake_logits, fake_logits - real_logits
+            if self.augment is not None:  # ADA moves its probability from D's view of the real batch
+                self.augment.observe(real_logits, iteration)
+            # G: g_steps updates, against a look-ahead D when unrolling
+            for j in range(s.g_steps):
+                if reuse:
+                    loss, g_norm = g_step(self, len(real), real.device, *((fake, fake_y) if j == 0 else (None, None)),
+                                          real=real, real_y=real_y)
+                elif s.unroll_mode == "restore":
+                    loss, g_norm = g_step_unrolled_restore(self, self.lookahead())
+                else:
+                    loss, g_norm = g_step_unrolled_differentiable(self, self.lookahead())
+        # the moving average of G
+        if self.ema is not None:
+            self.ema.update(self.G, (iteration + 1) * images, images)
+        return GanStats(d_loss, loss, torch.sigmoid(real_logits).mean(), torch.sigmoid(fake_logits).mean(),
+                        g_norm.to(d_loss))
 
+    def lookahead(self) -> list[Labelled]:
+        """Fresh real batches, one per look-ahead D step."""
+        return [self.batches.draw() for _ in range(self.schedule.unroll_steps)]
 
-def spectral_normalise(module: nn.Module) -> nn.Module:
-    """Every weight layer under torch's spectral-norm parametrisation (one power iteration per forward)."""
-    for layer in list(module.modules()):
-        if isinstance(layer, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
-            spectral_norm(layer)
-    return module
+    # ---- what the run loop calls (loop.Task)
+    def start_epoch(self, epoch: int) -> None:
+        self.G.train(), self.D.train()
+
+    def step(self, index: Tensor, iteration: int) -> GanStats:
+        return self.train_step(*self.batches.take(index), iteration)
+
+    def after_flush(self, rows: list[dict[str, float]], progress: tqdm) -> None:
+        if rows:
+            last = rows[-1]
+            progress.set_postfix(d=f"{last['d_loss']:.3f}", g=f"{last['g_loss']:.3f}",
+                                 Dx=f"{last['d_real']:.2f}", DGz=f"{last['d_fake']:.2f}")
+        message = self.vanish.update(rows)
+        if message:
+            progress.write(message, file=sys.stderr)
+
+    def shown_G(self) -> nn.Module:
+        """The G whose samples a run shows: the moving average (its BatchNorm statistics measured on it)
+        when there is one."""
+        if self.ema is None:
+            return self.G
+        self.ema.refresh_batchnorm(self.z_dim, self.cfg.batch_size, self.batches.x.device, self.classes,
+                                  prior=self.prior)
+        return self.ema.model.module
+
+    @torch.no_grad()
+    def end_epoch(self, run: RunFolder, epoch: int, log: MetricsLog) -> None:
+        G, cfg = self.shown_G(), self.cfg
+        G.eval()
+        samples = generate(G, self.fixed_z, self.fixed_y)
+        G.train()
+        plots.save_samples(run.samples / f"epoch_{epoch:03d}.png", samples, self.centres, title=f"epoch {epoch}")
+        h = log.history
+        plots.loss_plot(run.loss_plot, [r["iteration"] for r in h], [r["g_loss"] for r in h],
+                        [r["d_loss"] for r in h], len(self.batches) // cfg.batch_size,
+                        title=f"{cfg.dataset}: {cfg.generator}/{cfg.discriminator}, {cfg.loss}, k={cfg.unroll_steps}")
+
+    def finish(self, run: RunFolder, log: MetricsLog, pos: Position) -> dict[str, Any]:
+        save_generator(run.generator, self.G, {**self.meta, "epochs": pos.epoch, "iterations": pos.iteration},
+                       ema=None if self.ema is None else self.shown_G())
+        return {"vanishing_warnings": self.vanish.warnings}
+
+    def close(self) -> None:
+        self.G_ddp = self.D_ddp = None  # the DDP wrappers hold the process group
 
 
 def build_gan(cfg: TrainConfig, shape: tuple[int, ...], device: torch.device, world: World = SINGLE,
-              prior: Optional[Tensor] = None) -> Gan:
+              prior: Optional[Tensor] = None, *, batches: Optional[Batches] = None, **run: Any) -> GanTrainer:
     """Models, CPU fast layers, spectral norm, packing, SyncBatchNorm, memory format, compilation,
     optimisers and DDP wrappers, as the resolved ``cfg`` says, for data of ``shape`` (``prior``: how
     often G draws each cluster, under --clusters). The order is part of the recipe: the models'
-    initial weights come from the global RNG, G's first."""
+    initial weights come from the global RNG, G's first. ``run``: GanTrainer's fields of a run."""
     if cfg.batch_size // world.size % cfg.pack:
         raise GanforgeError(f"each of the {world.size} processes gets {cfg.batch_size // world.size} samples a "
                             f"batch, which --pack {cfg.pack} does not divide")
@@ -98,7 +235,7 @@ def build_gan(cfg: TrainConfig, shape: tuple[int, ...], device: torch.device, wo
         D = Augmented(D, augment)
     if cfg.sync_bn:
         G, D = convert_sync_bn(G, device), convert_sync_bn(D, device)
-    memory = torch.channels_last if _channels_last(cfg, device, shape) else torch.contiguous_format
+    memory = memory_format(cfg, device, shape)
     G, D = G.to(memory_format=memory), D.to(memory_format=memory)
     if cfg.compile:
         G.compile()
@@ -109,10 +246,10 @@ def build_gan(cfg: TrainConfig, shape: tuple[int, ...], device: torch.device, wo
             D.compile()
     opt_g = adam(G.parameters(), cfg.lr_g, (cfg.beta1, cfg.beta2), device)
     opt_d = adam(D.parameters(), cfg.lr_d, (cfg.beta1, cfg.beta2), device)
-    parts = GanParts(wrap(G, world, device), wrap(D, world, device), opt_g, opt_d, get_loss(cfg.loss), cfg.z_dim,
-                     cfg.real_label, world, r1=cfg.r1, r2=cfg.r2, reg_every=cfg.reg_every, classes=classes,
-                     prior=prior, class_runs=cfg.pack if cfg.pack_by_class else 1)
-    return Gan(G, D, opt_g, opt_d, parts, memory, augment)
+    return GanTrainer(G, D, opt_g, opt_d, get_loss(cfg.loss), cfg.z_dim, cfg.real_label, cfg.r1, cfg.r2,
+                      Schedule.of(cfg), classes, prior, cfg.pack if cfg.pack_by_class else 1, world,
+                      wrap(G, world, device), wrap(D, world, device), augment, batches=batches,
+                      autocast=autocast(cfg, device), cfg=cfg, **run)
 
 
 def double_backward(cfg: TrainConfig) -> bool:
@@ -121,145 +258,23 @@ def double_backward(cfg: TrainConfig) -> bool:
     return bool(cfg.r1 or cfg.r2) or (cfg.unroll_steps > 0 and cfg.unroll_mode == "differentiable")
 
 
-def _channels_last(cfg: TrainConfig, device: torch.device, shape: tuple[int, ...]) -> bool:
+def memory_format(cfg: TrainConfig, device: torch.device, shape: tuple[int, ...]) -> torch.memory_format:
     """--channels-last as given; by default on for image models (faster convolutions on CPU and CUDA,
     see docs/benchmarks/throughput.md)."""
-    if cfg.channels_last is not None:
-        return cfg.channels_last and len(shape) == 3
-    return device.type in ("cpu", "cuda") and len(shape) == 3
+    on = cfg.channels_last if cfg.channels_last is not None else device.type in ("cpu", "cuda")
+    return torch.channels_last if on and len(shape) == 3 else torch.contiguous_format
 
 
-def autocast(cfg: TrainConfig, device: torch.device):
+def autocast(cfg: TrainConfig, device: torch.device) -> ContextManager:
     """The step's autocast context: bfloat16 with --amp bf16, else none."""
     if cfg.amp == "bf16":
         return torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
 
-class VanishingWatch:
-    """Warns when G's gradient norm stays below ``threshold`` for ``patience`` iterations in a row."""
-
-    def __init__(self, threshold: float, patience: int):
-        self.threshold, self.patience = threshold, patience
-        self.streak, self.since, self.warned = 0, None, False
-        self.warnings: list[dict] = []
-
-    def update(self, rows: list[dict[str, float]]) -> Optional[str]:
-        message = None
-        for r in rows:
-            if r["g_grad_norm"] < self.threshold:
-                self.since = self.since if self.streak else int(r["iteration"])
-                self.streak += 1
-                if self.streak >= self.patience and not self.warned:
-                    self.warned = True
-                    self.warnings.append({"since_iteration": self.since, "threshold": self.threshold})
-                    message = (f"warning: vanishing gradients: G's gradient norm below {self.threshold:g} for "
-                               f"{self.streak} iterations since iteration {self.since}; try -l non_saturated, "
-                               "fewer -ds steps, -k unrolling or --real-label 0.9")
-            else:
-                self.streak, self.warned = 0, False
-        return message
-
-
-@dataclass
-class GanTask:
-    """GAN training as ``run_training`` drives it: ``d_steps`` D updates and ``g_steps`` G updates per
-    batch (see step.py for the maths)."""
-
-    cfg: TrainConfig
-    gan: Gan
-    train_x: Tensor
-    train_y: Optional[Tensor]  # (N,) classes of train_x on the device, when conditional
-    draw_rng: torch.Generator
-    fixed_z: Tensor  # (sample_count, z) the latents of every epoch's sample grid
-    fixed_y: Optional[Tensor]  # (sample_count,) their classes, cycled, when conditional
-    centres: Optional[Tensor]  # mode centres of a 2-D toy, drawn under its samples
-    meta: dict[str, Any]
-    kind: str = "gan-run"
-    stats: type = GanStats
-    modules: dict[str, nn.Module] = field(init=False)
-    optimizers: dict[str, torch.optim.Optimizer] = field(init=False)
-    ema: Optional[EmaOfG] = None
-    prior: Optional[Tensor] = None  # (classes,) how often G draws each cluster, under --clusters
-    class_runs: Optional[ClassRuns] = None  # under --pack-by-class: the data in runs of one class, a pack each
-    vanish: VanishingWatch = field(init=False)
-    autocast: Any = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.modules = {"G": self.gan.G, "D": self.gan.D}
-        if self.ema is not None:
-            self.modules["G_ema"] = self.ema.model
-        self.optimizers = {"opt_g": self.gan.opt_g, "opt_d": self.gan.opt_d}
-        self.vanish = VanishingWatch(self.cfg.vanish_threshold, self.cfg.vanish_patience)
-        self.autocast = autocast(self.cfg, self.train_x.device)
-
-    def draw(self) -> tuple[Tensor, Optional[Tensor]]:
-        """A fresh random batch for look-ahead D steps and its classes: this rank's share of them."""
-        world, x, y = self.gan.parts.world, self.train_x, self.train_y
-        index = (self.class_runs.draw(self.cfg.batch_size, self.draw_rng) if self.class_runs else
-                 torch.randint(len(x), (self.cfg.batch_size,), generator=self.draw_rng)).to(x.device)
-        return world.shard(x[index]), None if y is None else world.shard(y[index])
-
-    def start_epoch(self, epoch: int) -> None:
-        self.gan.G.train(), self.gan.D.train()
-
-    def step(self, real: Tensor, labels: Optional[Tensor], iteration: int) -> GanStats:
-        cfg = self.cfg
-        penalise = bool(cfg.r1 or cfg.r2) and iteration % cfg.reg_every == 0  # lazy regularisation
-        if cfg.lr_half_life:
-            decay_learning_rates(self.gan.parts, cfg.lr_g, cfg.lr_d, iteration * cfg.batch_size,
-                                 cfg.lr_half_life * 1000)
-        with self.autocast:
-            augment = self.gan.augment
-            stats = gan_step(self.gan.parts, real, labels, d_steps=cfg.d_steps, g_steps=cfg.g_steps,
-                             unroll_steps=cfg.unroll_steps, unroll_mode=cfg.unroll_mode, draw=self.draw,
-                             penalise=penalise,
-                             observe=None if augment is None else lambda logits: augment.observe(logits, iteration))
-        if self.ema is not None:
-            self.ema.update(self.gan.G, (iteration + 1) * cfg.batch_size, cfg.batch_size)
-        return stats
-
-    def shown_G(self) -> nn.Module:
-        """The G whose samples a run shows: the moving average (its BatchNorm statistics measured on it)
-        when there is one."""
-        if self.ema is None:
-            return self.gan.G
-        self.ema.refresh_batchnorm(self.cfg.z_dim, self.cfg.batch_size, self.train_x.device, self.meta["classes"],
-                                  prior=self.prior)
-        return self.ema.model.module
-
-    def after_flush(self, rows: list[dict[str, float]], progress: tqdm) -> None:
-        if rows:
-            last = rows[-1]
-            progress.set_postfix(d=f"{last['d_loss']:.3f}", g=f"{last['g_loss']:.3f}",
-                                 Dx=f"{last['d_real']:.2f}", DGz=f"{last['d_fake']:.2f}")
-        message = self.vanish.update(rows)
-        if message:
-            progress.write(message, file=sys.stderr)
-
-    @torch.no_grad()
-    def end_epoch(self, run: RunFolder, epoch: int, log: MetricsLog) -> None:
-        G, cfg = self.shown_G(), self.cfg
-        G.eval()
-        samples = generate(G, self.fixed_z, self.fixed_y)
-        G.train()
-        plots.save_samples(run.samples / f"epoch_{epoch:03d}.png", samples, self.centres, title=f"epoch {epoch}")
-        h = log.history
-        plots.loss_plot(run.loss_plot, [r["iteration"] for r in h], [r["g_loss"] for r in h],
-                        [r["d_loss"] for r in h], len(self.train_x) // cfg.batch_size,
-                        title=f"{cfg.dataset}: {cfg.generator}/{cfg.discriminator}, {cfg.loss}, k={cfg.unroll_steps}")
-
-    def finish(self, run: RunFolder, log: MetricsLog, pos: Position) -> dict[str, Any]:
-        save_generator(run.generator, self.gan.G, {**self.meta, "epochs": pos.epoch, "iterations": pos.iteration},
-                       ema=None if self.ema is None else self.shown_G())
-        return {"vanishing_warnings": self.vanish.warnings}
-
-    def close(self) -> None:
-        self.gan.parts = None  # the DDP wrappers hold the process group
-
-
-def build_gan_task(s: Setting) -> GanTask:
-    """The GAN task of a training run (also what the quality benchmark trains with)."""
+def build_gan_trainer(s: Setting) -> GanTrainer:
+    """The GAN trainer of a run: its clusters (under --clusters), models and optimisers, data and what its
+    figures show. Training, the benchmarks and the tests build it here."""
     cfg = s.cfg
     clusters = None
     if cfg.clusters:  # found by rank 0 alone, so that every process trains on the same ones
@@ -267,25 +282,29 @@ def build_gan_task(s: Setting) -> GanTask:
         clusters = same_on_all_ranks(find_clusters(s.data.train, cfg.clusters, cfg.seed) if s.world.main else None,
                                      s.world)
     gan = build_gan(cfg, s.data.shape, s.device, s.world, prior=None if clusters is None else clusters.prior)
-    train_x = s.data.train.to(s.device).contiguous(memory_format=gan.memory_format)
-    classes = gan.parts.classes
+    train_x = s.data.train.to(s.device).contiguous(memory_format=memory_format(cfg, s.device, s.data.shape))
     labels = s.data.train_labels if clusters is None else clusters.assignment
-    train_y = labels.to(s.device) if classes else None
-    fixed_z = torch.randn(cfg.sample_count, cfg.z_dim, generator=torch.Generator().manual_seed(cfg.seed)).to(s.device)
-    fixed_y = classes_in_turn(cfg.sample_count, classes, gan.parts.prior, s.device) if classes else None
-    meta = {"generator": cfg.generator, "discriminator": cfg.discriminator, "z_dim": cfg.z_dim,
-            "shape": list(s.data.shape), "dataset": cfg.dataset, "loss": cfg.loss, "classes": classes}
+    gan.batches = Batches(train_x, labels.to(s.device) if gan.classes else None, batch_size=cfg.batch_size,
+                          seed=cfg.seed, draw_rng=s.data_rng, world=s.world,
+                          class_runs=ClassRuns(labels, cfg.pack) if cfg.pack_by_class else None)
+    gan.fixed_z = torch.randn(cfg.sample_count, cfg.z_dim,
+                              generator=torch.Generator().manual_seed(cfg.seed)).to(s.device)
+    gan.fixed_y = classes_in_turn(cfg.sample_count, gan.classes, gan.prior, s.device) if gan.classes else None
+    gan.centres = s.data.extras.get("centres")
+    gan.meta = {"generator": cfg.generator, "discriminator": cfg.discriminator, "z_dim": cfg.z_dim,
+                "shape": list(s.data.shape), "dataset": cfg.dataset, "loss": cfg.loss, "classes": gan.classes}
     if clusters is not None:
-        meta["clusters"] = {"prior": clusters.prior.tolist(), "digest": clusters.digest()}
-    ema = EmaOfG(gan.G, half_life=cfg.ema * 1000, rampup=cfg.ema_rampup) if cfg.ema else None
-    return GanTask(cfg, gan, train_x, train_y, s.data_rng, fixed_z, fixed_y, s.data.extras.get("centres"), meta,
-                   ema=ema, prior=gan.parts.prior,
-                   class_runs=ClassRuns(labels, cfg.pack) if cfg.pack_by_class else None)
+        gan.meta["clusters"] = {"prior": clusters.prior.tolist(), "digest": clusters.digest()}
+    if cfg.ema:
+        gan.ema = EmaOfG(gan.G, half_life=cfg.ema * 1000, rampup=cfg.ema_rampup)
+        gan.modules["G_ema"] = gan.ema.model
+    return gan
 
 
 def train(cfg: TrainConfig, *, resume: Optional[Path] = None) -> Path:
-    """Train a GAN as ``cfg`` says (or continue the run in folder ``resume``); returns the run folder."""
+    """Train a GAN as ``cfg`` says (or continue the run in folder ``resume`` with the options of ``cfg``
+    that may change); returns the run folder."""
     cfg = resolve(cfg if resume is None else resumed(cfg, resume))
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     name = f"{stamp}-{cfg.dataset}-{cfg.generator}-{cfg.discriminator}-{cfg.loss}-k{cfg.unroll_steps}"
-    return run_training(cfg, build_gan_task, default_out=str(Path("runs") / name), resume=resume)
+    return run_training(cfg, build_gan_trainer, default_out=str(Path("runs") / name), resume=resume)

@@ -10,7 +10,7 @@ import csv
 import math
 import os
 from pathlib import Path
-from typing import NamedTuple, Sequence
+from typing import NamedTuple, Optional, Sequence
 
 import torch
 from torch import Tensor
@@ -105,3 +105,28 @@ def _finite(row: dict[str, float], stats: Sequence[str]) -> bool:
 
 def first_non_finite(rows: list[dict[str, float]]) -> dict[str, float] | None:
     return next((r for r in rows if not _finite(r, [k for k in r if k not in ("iteration", "epoch")])), None)
+
+
+class VanishingWatch:
+    """Warns when G's gradient norm stays below ``threshold`` for ``patience`` iterations in a row."""
+
+    def __init__(self, threshold: float, patience: int):
+        self.threshold, self.patience = threshold, patience
+        self.streak, self.since, self.warned = 0, None, False
+        self.warnings: list[dict] = []
+
+    def update(self, rows: list[dict[str, float]]) -> Optional[str]:
+        message = None
+        for r in rows:
+            if r["g_grad_norm"] < self.threshold:
+                self.since = self.since if self.streak else int(r["iteration"])
+                self.streak += 1
+                if self.streak >= self.patience and not self.warned:
+                    self.warned = True
+                    self.warnings.append({"since_iteration": self.since, "threshold": self.threshold})
+                    message = (f"warning: vanishing gradients: G's gradient norm below {self.threshold:g} for "
+                               f"{self.streak} iterations since iteration {self.since}; try -l non_saturated, "
+                               "fewer -ds steps, -k unrolling or --real-label 0.9")
+            else:
+                self.streak, self.warned = 0, False
+        return message
