@@ -25,7 +25,7 @@ from ganforge.data import load_dataset  # noqa: E402
 from ganforge.loading import open_generator  # noqa: E402
 from ganforge.evaluation.classifier import load_evaluator  # noqa: E402
 from ganforge.evaluation.metrics import evaluate_images, image_metrics, real_features  # noqa: E402
-from ganforge.sampling import sample  # noqa: E402
+from ganforge.latent.sampling import sample  # noqa: E402
 from ganforge.training.ae import ks_statistic, latent_moments  # noqa: E402
 
 

@@ -22,9 +22,9 @@ from common import machine, timed, write  # noqa: E402
 from ganforge.cli import main as ganforge  # noqa: E402
 from ganforge.data import load_dataset  # noqa: E402
 from ganforge.loading import open_generator  # noqa: E402
-from ganforge.inversion import invert  # noqa: E402
-from ganforge.masks import MASK_KINDS, apply_mask, make_mask  # noqa: E402
-from ganforge.fidelity import psnr  # noqa: E402
+from ganforge.latent.inversion import invert  # noqa: E402
+from ganforge.latent.masks import MASK_KINDS, apply_mask, make_mask  # noqa: E402
+from ganforge.latent.fidelity import psnr  # noqa: E402
 
 
 def sequential(G, images, *, restarts, iters, optimizer, lr, z_dim, hidden=None, seed=0):

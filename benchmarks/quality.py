@@ -47,7 +47,7 @@ from ganforge.evaluation.modes import STACKED_SAMPLES, TOY_SAMPLES, mode_histogr
     toy_metrics  # noqa: E402
 from ganforge.loading import open_generator  # noqa: E402
 from ganforge.pipelines import evaluate  # noqa: E402
-from ganforge.sampling import sample  # noqa: E402
+from ganforge.latent.sampling import sample  # noqa: E402
 from ganforge.training import TrainConfig  # noqa: E402
 from ganforge.training.batches import epoch_order  # noqa: E402
 from ganforge.training.loop import Run, iterate  # noqa: E402

@@ -42,7 +42,7 @@ from common import DOCS, loop_step, machine, write  # noqa: E402
 
 from ganforge.data import load_dataset  # noqa: E402
 from ganforge.models import build_model  # noqa: E402
-from ganforge.models.fast import keep_freed_memory  # noqa: E402
+from ganforge.device import keep_freed_memory  # noqa: E402
 from ganforge.training import TrainConfig, build_gan, resolve  # noqa: E402
 
 PAIRS = (("M1", "M3"), ("M4", "M5"))

@@ -2,7 +2,7 @@
 one message, the server still up), and the page itself in headless Chromium driven by Playwright:
 sample with the slider and class picker, interpolate, restore a drawn image, bad uploads.
 
-``DEMO_SCREENSHOT=docs/demo.png pytest tests/test_demo.py -k browser`` also writes the README's
+``DEMO_SCREENSHOT=docs/demo.png pytest tests/test_demo.py -k browser`` also writes docs/demo.md's
 screenshot."""
 import base64
 import io
@@ -92,7 +92,7 @@ def test_the_command_refuses_a_toy_generator_in_one_line(tmp_path, capsys):
     assert main(["train", "--dataset", "ring", "-g", "toy-g", "-d", "toy-d", "--limit", "256", "-b", "64", "-e", "1",
                  "-q", "-o", str(tmp_path / "ring")]) == 0
     capsys.readouterr()
-    assert main(["demo", str(tmp_path / "ring"), "--port", "0"]) == 2
+    assert main(["demo", "--generator", str(tmp_path / "ring"), "--port", "0"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "makes 2-D points, not images" in err
 

@@ -31,7 +31,7 @@ def _ganforge_samples(run, z, raw=False):
 @pytest.mark.parametrize("name,shape", [("mnist", (1, 28, 28)), ("ring", (2,))])
 def test_onnx_in_onnxruntime_matches_ganforge(runs, tmp_path, name, shape):
     out = tmp_path / "g.onnx"
-    assert main(["export", str(runs / name), "--format", "onnx", "-o", str(out)]) == 0
+    assert main(["export", "--generator", str(runs / name), "--format", "onnx", "-o", str(out)]) == 0
     session = onnxruntime.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     z_dim = open_generator(runs / name).z_dim
     for batch in (1, 7, 64):  # the batch size is dynamic
@@ -48,7 +48,7 @@ def test_onnx_in_onnxruntime_matches_ganforge(runs, tmp_path, name, shape):
 def test_torchscript_in_plain_torch_matches_ganforge_with_either_weights(runs, tmp_path):
     for raw in (False, True):
         out = tmp_path / f"g{raw}.pt"
-        assert main(["export", str(runs / "mnist"), "--format", "torchscript", "-o", str(out)]
+        assert main(["export", "--generator", str(runs / "mnist"), "--format", "torchscript", "-o", str(out)]
                     + (["--raw-weights"] if raw else [])) == 0
         extra = {"ganforge.json": ""}
         module = torch.jit.load(str(out), _extra_files=extra)
@@ -64,13 +64,13 @@ def test_torchscript_in_plain_torch_matches_ganforge_with_either_weights(runs, t
 
 
 def test_default_file_in_the_run_folder_and_bad_input(runs, tmp_path, capsys):
-    assert main(["export", str(runs / "ring"), "--format", "torchscript"]) == 0
+    assert main(["export", "--generator", str(runs / "ring"), "--format", "torchscript"]) == 0
     assert (runs / "ring" / "generator.pt").is_file()
     capsys.readouterr()
-    assert main(["export", str(tmp_path / "nowhere")]) == 2
+    assert main(["export", "--generator", str(tmp_path / "nowhere")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "does not exist" in err
-    assert main(["export", str(runs / "ring"), "-o", str(tmp_path / "no" / "such" / "dir" / "g.onnx")]) == 2
+    assert main(["export", "--generator", str(runs / "ring"), "-o", str(tmp_path / "no" / "such" / "dir" / "g.onnx")]) == 2
     assert "cannot write" in capsys.readouterr().err
 
 
@@ -83,11 +83,11 @@ def test_a_conditional_generator_exports_with_its_class_input(tmp_path):
     y = np.array([7, 7, 0, 3, 9, 1], dtype=np.int64)
     with torch.no_grad():
         expected = gen.conditional(torch.from_numpy(z), torch.from_numpy(y)).numpy()
-    assert main(["export", str(run), "--format", "onnx", "-o", str(tmp_path / "c.onnx")]) == 0
+    assert main(["export", "--generator", str(run), "--format", "onnx", "-o", str(tmp_path / "c.onnx")]) == 0
     session = onnxruntime.InferenceSession(str(tmp_path / "c.onnx"), providers=["CPUExecutionProvider"])
     assert [i.name for i in session.get_inputs()] == ["z", "class"]
     assert np.abs(session.run(None, {"z": z, "class": y})[0] - expected).max() <= 1e-4
-    assert main(["export", str(run), "--format", "torchscript", "-o", str(tmp_path / "c.pt")]) == 0
+    assert main(["export", "--generator", str(run), "--format", "torchscript", "-o", str(tmp_path / "c.pt")]) == 0
     with torch.no_grad():
         got = torch.jit.load(str(tmp_path / "c.pt"))(torch.from_numpy(z), torch.from_numpy(y)).numpy()
     assert np.abs(got - expected).max() <= 1e-4

@@ -27,6 +27,12 @@ SUFFIXES = {"onnx": ".onnx", "torchscript": ".pt"}
 EXTRA_FILE = "ganforge.json"
 
 
+def default_export_path(generator: Path, fmt: str) -> Path:
+    """Where ``ganforge export`` writes when not told: beside the generator (in its run folder)."""
+    folder = generator if generator.is_dir() else generator.parent
+    return folder / f"generator{SUFFIXES[fmt]}"
+
+
 def metadata(gen: OpenedGenerator) -> dict[str, Any]:
     image = len(gen.shape) == 3
     return {"exported_by": f"ganforge {__version__}", "model": gen.model, "dataset": gen.dataset,

@@ -1,13 +1,27 @@
-"""Atomic file writes: a reader (or a resumed run) never sees a half-written file."""
+"""Files: atomic writes (a reader, or a resumed run, never sees a half-written file) and the folders
+commands write to when not told."""
 from __future__ import annotations
 
 import json
 import os
 import tempfile
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from .errors import GanforgeError
+
+
+RUNS = Path("runs")  # where commands write when not told
+
+
+def timestamp() -> str:
+    return datetime.now().strftime("%Y%m%d-%H%M%S")
+
+
+def output_folder(command: str) -> Path:
+    """runs/<command>-<time>: a command's output folder when not told."""
+    return RUNS / f"{command}-{timestamp()}"
 
 
 def _umask() -> int:

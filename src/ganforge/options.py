@@ -138,9 +138,9 @@ TRAIN_OPTIONS: list[Option] = [
          default="mnist"),
     _opt("recipe", "--recipe", "model", "whose settings fill the options left out: a dataset's recipe, or none "
          "(the report's method)", choices=(*RECIPES, "none"), shown="the dataset's; none when -g or -d is given"),
-    _opt("generator", ("-g", "--generator"), "model", "generator model (see `ganforge models`); naming a model "
+    _opt("generator", ("-g", "--generator-model"), "model", "generator model (see `ganforge models`); naming a model "
          "turns the recipe off", choices=MODELS, recipe=True, shown=_MODELS_SHOWN),
-    _opt("discriminator", ("-d", "--discriminator"), "model", "discriminator model", choices=MODELS, recipe=True,
+    _opt("discriminator", ("-d", "--discriminator-model"), "model", "discriminator model", choices=MODELS, recipe=True,
          shown="the recipe's, else the dataset's, as for -g"),
     _opt("loss", ("-l", "--loss"), "model", "loss: " + ", ".join(LOSSES.names()), choices=LOSSES, recipe=True,
          plain="non_saturated"),

@@ -144,7 +144,7 @@ def test_discriminator_without_batch_norm_scores_real_and_fake_in_one_pass():
 FAULTS = """
 import resource, sys, torch
 from torch import nn
-from ganforge.models.fast import keep_freed_memory
+from ganforge.device import keep_freed_memory
 print(keep_freed_memory() if sys.argv[1] == "keep" else "default")
 torch.manual_seed(0)
 model = nn.Sequential(nn.Linear(16, 2048), nn.ReLU(), nn.Linear(2048, 16))

@@ -37,7 +37,7 @@ def test_sample_with_a_class_draws_that_class(run, tmp_path):
 
 def test_interpolate_between_classes_and_restore_with_a_class(run, tmp_path):
     out = tmp_path / "i"
-    assert main(["interpolate", "--generator", str(run), "--classes", "3", "8", "-n", "2", "--alphas", "0,0.5,1",
+    assert main(["interpolate", "--generator", str(run), "--classes", "3", "8", "--rows", "2", "--alphas", "0,0.5,1",
                  "-o", str(out)]) == 0
     record = json.loads((out / "results.json").read_text())
     assert record["classes"] == [3, 8] and record["alphas"] == [0, 0.5, 1] and (out / "interpolation.png").exists()

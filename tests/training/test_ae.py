@@ -6,7 +6,7 @@ from safetensors.torch import load_file
 
 from ganforge.cli import main
 from ganforge.loading import open_generator
-from ganforge.interpolation import interpolate
+from ganforge.latent.interpolation import interpolate
 from ganforge.training.ae import factor_at, ks_statistic, latent_moments, moment_loss
 from ganforge.records import read_record
 from ganforge.training.stats import read_metrics

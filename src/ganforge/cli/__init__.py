@@ -6,7 +6,7 @@ from typing import Optional, Sequence
 
 from .. import __version__
 from ..errors import GanforgeError
-from ..models.fast import keep_freed_memory
+from ..device import keep_freed_memory
 from . import demo, evaluate, export, info, latent, report, train
 from .common import Parser
 

@@ -5,6 +5,7 @@ import argparse
 import math
 from typing import Callable
 
+from ..device import DEVICE_CHOICES
 from ..errors import GanforgeError
 from ..options import GROUPS, Option, grouped
 
@@ -72,3 +73,29 @@ def add_options(p: argparse.ArgumentParser, options: list[Option]) -> None:
             if o.metavar and "action" not in kw:
                 kw["metavar"] = o.metavar
             section.add_argument(*o.flags, **kw)
+
+
+# ---- flags that several commands share, declared once
+
+def add_generator(p: argparse.ArgumentParser, *, device: bool = True) -> None:
+    """--generator, how every command that reads a trained generator names it, and --raw-weights (and --device)."""
+    p.add_argument("--generator", required=True, metavar="RUN_OR_FILE",
+                   help="the trained generator: a run folder, a generator/checkpoint .safetensors, or a legacy "
+                   ".pt/.pkl state dict")
+    p.add_argument("--raw-weights", action="store_true",
+                   help="G's own weights, not the moving average of them that a run with --ema keeps")
+    if device:
+        add_device(p)
+
+
+def add_device(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", default="auto", help=f"{DEVICE_CHOICES} (default auto)")
+
+
+def add_seed(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+
+
+def add_out(p: argparse.ArgumentParser, default: str, metavar: str = "DIR") -> None:
+    p.add_argument("-o", "--out", metavar=metavar, help=f"output {'file' if metavar == 'FILE' else 'folder'} "
+                   f"(default {default})")

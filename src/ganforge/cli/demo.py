@@ -3,20 +3,17 @@ from __future__ import annotations
 
 from ..device import pick_device
 from ..loading import open_generator
-from .common import int_at_least
+from .common import add_generator, int_at_least
 
 
 def add_parsers(sub) -> None:
     p = sub.add_parser("demo", help="serve a local web page to sample, interpolate and restore with a generator "
                        "(pip install 'ganforge[demo]')")
-    p.add_argument("generator", metavar="RUN_OR_FILE", help="run folder or generator file")
+    add_generator(p)
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 for every interface)")
     p.add_argument("--port", type=int_at_least(0), default=8000, help="port (8000; 0: any free one)")
     p.add_argument("--max-upload-kb", type=int_at_least(1), default=2048, help="largest upload accepted (2048 KB)")
-    p.add_argument("--raw-weights", action="store_true",
-                   help="G's own weights, not the moving average of them that a run with --ema keeps")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     p.set_defaults(func=cmd_demo)
 
 

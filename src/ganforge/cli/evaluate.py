@@ -3,18 +3,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..board import FOLDER, Board
 from ..device import pick_device
 from ..errors import GanforgeError
 from ..evaluation.classifier import EVALUATOR_DATASETS
 from ..loading import open_generator
-from .common import int_at_least
+from .common import add_generator, add_out, add_seed, int_at_least
 
 
 def add_parsers(sub) -> None:
     p = sub.add_parser("evaluate", help="FID, KID, classifier score, class histogram, precision/recall of a "
                        "generator or AE decoder against the test split")
-    p.add_argument("--generator", required=True, metavar="RUN_OR_FILE", help="run folder or generator file")
+    add_generator(p)
     p.add_argument("-n", type=int_at_least(10),
                    help="generated samples (default as the literature counts: 10,000 images, 26,000 Stacked MNIST "
                    "triples, 2,500 toy points)")
@@ -24,19 +23,16 @@ def add_parsers(sub) -> None:
     p.add_argument("--evaluator", help="evaluator weights (default: the one shipped for the dataset)")
     p.add_argument("--inception", metavar="WEIGHTS",
                    help="also Inception FID, from torchmetrics' FID Inception weights file at this path")
-    p.add_argument("--raw-weights", action="store_true",
-                   help="G's own weights, not the moving average of them that a run with --ema keeps")
-    p.add_argument("--seed", type=int, default=0, help="random seed (0)")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    add_seed(p)
     p.add_argument("--data-root", help="folder holding the dataset, as for train")
-    p.add_argument("-o", "--out", help="output folder (default: the run folder's evaluation/)")
+    add_out(p, "the run folder's evaluation/")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("train-evaluator", help="train the LeNet evaluator used by evaluate")
     p.add_argument("--dataset", choices=EVALUATOR_DATASETS, required=True, help="mnist or fashion")
     p.add_argument("-e", "--epochs", type=int_at_least(1), default=12, help="epochs (12)")
-    p.add_argument("-o", "--out", help="folder for the weights (default: inside the installed package)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (0)")
+    add_out(p, "inside the installed package")
+    add_seed(p)
     p.set_defaults(func=cmd_train_evaluator)
 
 
@@ -51,22 +47,15 @@ def parse_psis(text: str) -> list[float]:
 
 
 def cmd_evaluate(args) -> int:
-    from ..pipelines.evaluate import evaluate
+    from ..pipelines.evaluate import evaluate, evaluation_folder
 
     psis = parse_psis(args.truncation_sweep) if args.truncation_sweep else [args.truncation]
     gen = open_generator(args.generator, device=pick_device(args.device), raw=args.raw_weights)
-    where = Path(args.generator)
-    out = Path(args.out) if args.out else (where / "evaluation" if where.is_dir() else Path("runs") / "evaluation")
+    out = Path(args.out) if args.out else evaluation_folder(Path(args.generator))
     record = evaluate(gen, out, n=args.n, truncations=psis, seed=args.seed,
                       evaluator=Path(args.evaluator) if args.evaluator else None,
                       inception=Path(args.inception) if args.inception else None, data_root=args.data_root)
     rows = record["results"]
-    if where.is_dir() and (where / FOLDER).is_dir():  # a run with --tensorboard: its metrics join the curves
-        board = Board(where)
-        for r in rows:
-            psi = r.get("truncation")
-            board.scalars(r, int(gen.meta.get("iterations", 0)), "evaluate" if psi is None else f"evaluate-psi{psi:g}")
-        board.close()
     if record["kind"] == "image-evaluation":
         print(f"{'psi':>6} {'FID':>9} {'KID':>9} {'score':>7} {'real':>6} {'KL(hist)':>9} {'prec':>6} {'recall':>6}")
         for r in rows:

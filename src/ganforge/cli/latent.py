@@ -4,19 +4,19 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-from datetime import datetime
 from pathlib import Path
 from typing import Optional
 
 from ..data import DATASETS
 from ..device import pick_device
 from ..errors import GanforgeError
-from ..interpolation import REPORT_ALPHAS
-from ..inversion import OPTIMIZERS
+from ..latent.interpolation import REPORT_ALPHAS
+from ..io import output_folder
+from ..latent.inversion import OPTIMIZERS
 from ..loading import open_generator
-from ..masks import MASK_KINDS
+from ..latent.masks import MASK_KINDS
 from ..models import MODELS
-from .common import finite_float, int_at_least, registry_type
+from .common import add_generator, add_out, add_seed, finite_float, int_at_least, registry_type
 
 
 def add_parsers(sub) -> None:
@@ -46,7 +46,7 @@ def add_parsers(sub) -> None:
     p.add_argument("--classes", nargs=2, type=int_at_least(0), metavar=("A", "B"),
                    help="a conditional generator: from class B (a = 0) to class A (a = 1) at fixed z, instead of "
                    "images")
-    p.add_argument("-n", type=int_at_least(1), default=4, help="with --classes: rows, one latent each (4)")
+    p.add_argument("--rows", type=int_at_least(1), default=4, help="with --classes: rows, one latent each (4)")
     p.add_argument("--alphas", help="comma-separated a values (default 0,0.125,...,1)")
     p.add_argument("--slerp", action="store_true", help="spherical instead of linear interpolation")
     _inversion_args(p)
@@ -61,19 +61,15 @@ def add_parsers(sub) -> None:
 
 
 def _generator_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--generator", required=True, metavar="RUN_OR_FILE",
-                   help="run folder, generator/checkpoint .safetensors, or a legacy .pt/.pkl state dict")
+    add_generator(p)
     p.add_argument("--model", type=registry_type(MODELS), help="model name of a legacy .pt/.pkl state dict")
     p.add_argument("-z", "--z-dim", type=int_at_least(1), help="latent size of a legacy state dict")
     p.add_argument("--dataset", type=registry_type(DATASETS), help="dataset of a legacy state dict")
-    p.add_argument("--raw-weights", action="store_true",
-                   help="G's own weights, not the moving average of them that a run with --ema keeps")
     p.add_argument("--class", dest="label", type=int_at_least(0), metavar="C",
                    help="a class-conditional generator's class (default: the classes in turn, sample by sample)")
     p.add_argument("--data-root", help="folder holding the dataset, as for train")
-    p.add_argument("--seed", type=int, default=0, help="random seed (0)")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
-    p.add_argument("-o", "--out", help="output folder (default runs/<command>-<time>)")
+    add_seed(p)
+    add_out(p, "runs/<command>-<time>")
 
 
 def _image_args(p: argparse.ArgumentParser) -> None:
@@ -103,7 +99,7 @@ def _open(args):
 
 
 def _out(args, command: str) -> Path:
-    return Path(args.out or Path("runs") / f"{command}-{datetime.now().strftime('%Y%m%d-%H%M%S')}")
+    return Path(args.out) if args.out else output_folder(command)
 
 
 def _options(args):
@@ -176,7 +172,7 @@ def cmd_interpolate(args) -> int:
         if args.a or args.b or args.label is not None:
             raise GanforgeError("--classes interpolates at fixed latents: give it without --a, --b or --class")
         gen, out = _open(args), _out(args, "interpolate")
-        interpolate_classes(gen, *args.classes, args.n, out, alphas=alphas, seed=args.seed)
+        interpolate_classes(gen, *args.classes, args.rows, out, alphas=alphas, seed=args.seed)
         print(f"outputs in {out}")
         return 0
     if not args.a or not args.b:

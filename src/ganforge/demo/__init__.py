@@ -1,4 +1,4 @@
-"""``ganforge demo RUN``: a local web page to explore a trained generator.
+"""``ganforge demo --generator RUN``: a local web page to explore a trained generator.
 
 Sample with a truncation slider (and a class picker for a conditional generator), interpolate
 between two samples or two uploaded images, and restore an uploaded or drawn image hidden by a
@@ -21,13 +21,13 @@ from PIL import Image
 from torch import Tensor
 
 from ..errors import GanforgeError
-from ..fidelity import psnr
+from ..latent.fidelity import psnr
 from ..images import read_images
-from ..interpolation import interpolate_latents
-from ..inversion import invert
+from ..latent.interpolation import interpolate_latents
+from ..latent.inversion import invert
 from ..loading import OpenedGenerator
-from ..masks import MASK_KINDS, apply_mask, make_mask
-from ..sampling import sample
+from ..latent.masks import MASK_KINDS, apply_mask, make_mask
+from ..latent.sampling import sample
 
 MAX_SAMPLES = 64
 MAX_STEPS = 16

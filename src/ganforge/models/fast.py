@@ -12,12 +12,9 @@ threads (``benchmarks/throughput.py`` has the end-to-end effect):
 - ``nn.Flatten`` on a channels-last activation: its gradient comes back in the default layout,
   and every elementwise backward below it then mixes layouts (see ``LayoutFlatten``).
 
-``keep_freed_memory()`` is the process-wide part: the command line calls it once at start.
+The process-wide part, the allocator setting, is ``device.keep_freed_memory`` (the command line calls it).
 """
 from __future__ import annotations
-
-import ctypes
-import sys
 
 import torch
 import torch.nn.functional as F
@@ -70,30 +67,6 @@ class FastDropout(nn.Dropout):
             return x * 0
         keep = (torch.rand_like(x) >= self.p).to(x.dtype)
         return x * keep.mul_(1 / (1 - self.p))
-
-
-_M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4  # glibc's mallopt parameters (malloc.h)
-
-
-def keep_freed_memory() -> bool:
-    """Have the C library keep the memory that freed tensors give back, for the next step's tensors.
-
-    By default glibc's malloc serves a large allocation with a fresh ``mmap`` and unmaps it on free,
-    and returns the heap's free top to the system once it passes a threshold. A training step frees
-    and reallocates the same large activations every step, so each step faults all of them in again:
-    13,000 minor page faults per step for M1/M3 at batch 256, and 78,000 at batch 1024. With large
-    allocations served from the heap and the heap never trimmed, the process keeps its peak size
-    (as CUDA's caching allocator does) and the faults stop. Process-wide, so the command line calls
-    it, not the library. Returns False where it cannot apply (not Linux, or no glibc ``mallopt``).
-    """
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):
-        return False
-    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
-    return mallopt(_M_MMAP_MAX, 0) == 1 and mallopt(_M_TRIM_THRESHOLD, 2**31 - 1) == 1
 
 
 def _foldable(layer: nn.ConvTranspose2d) -> bool:

@@ -15,6 +15,8 @@ import torch
 from torch import Tensor
 from torchmetrics.image.fid import FrechetInceptionDistance
 
+from ..board import FOLDER as BOARD_FOLDER
+from ..board import Board
 from ..console import say
 from ..data import DataOptions, load_dataset
 from ..errors import GanforgeError
@@ -26,12 +28,17 @@ from ..io import make_folder
 from ..loading import OpenedGenerator
 from ..plots import scatter_plot, truncation_plot
 from ..records import write_record
-from ..sampling import sample
+from ..latent.sampling import sample
 
 METRICS_FILE = "metrics.json"
 
 
 IMAGE_SAMPLES = 10_000
+
+
+def evaluation_folder(generator: Path) -> Path:
+    """Where ``ganforge evaluate`` writes when not told: the run folder's evaluation/, else runs/evaluation."""
+    return generator / "evaluation" if generator.is_dir() else Path("runs") / "evaluation"
 
 
 def evaluate(gen: OpenedGenerator, out: Path, *, n: Optional[int] = None,
@@ -54,6 +61,13 @@ def evaluate(gen: OpenedGenerator, out: Path, *, n: Optional[int] = None,
                                                    data_root)
     record = {"generator": gen.source, "weights": gen.meta.get("weights", "raw"), "dataset": gen.dataset, **record}
     write_record(make_folder(out) / METRICS_FILE, kind, record)
+    run = Path(gen.source).parent
+    if (run / BOARD_FOLDER).is_dir():  # the generator of a run with --tensorboard: its metrics join its curves
+        board = Board(run)
+        for r in record["results"]:
+            psi = r.get("truncation")
+            board.scalars(r, int(gen.meta.get("iterations", 0)), "evaluate" if psi is None else f"evaluate-psi{psi:g}")
+        board.close()
     return {"kind": kind, **record}
 
 

@@ -13,15 +13,15 @@ from safetensors.torch import save
 from torch import Tensor
 
 from ..errors import GanforgeError
-from ..fidelity import psnr, ssim
-from ..interpolation import REPORT_ALPHAS, interpolate
-from ..inversion import InversionResult, invert
+from ..latent.fidelity import psnr, ssim
+from ..latent.interpolation import REPORT_ALPHAS, interpolate
+from ..latent.inversion import InversionResult, invert
 from ..io import atomic_write_bytes, make_folder
 from ..loading import OpenedGenerator
-from ..masks import MASK_KINDS, apply_mask, make_mask, mask_from_file
+from ..latent.masks import MASK_KINDS, apply_mask, make_mask, mask_from_file
 from ..plots import image_grid, image_table, restart_curves, save_png, scatter_plot
 from ..records import write_record
-from ..sampling import sample
+from ..latent.sampling import sample
 
 
 @dataclass(frozen=True)

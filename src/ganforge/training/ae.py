@@ -8,7 +8,6 @@ unbounded encoder does not swamp the image term, and doubles each epoch up to a 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any, Optional
 
@@ -20,6 +19,7 @@ from .. import plots
 from ..checkpoint import prefixed, save_checkpoint
 from ..config import AEConfig, resolve_ae, resumed
 from ..errors import GanforgeError
+from ..io import RUNS, timestamp
 from ..models import build_model
 from ..models.fast import speed_up
 from ..records import read_record, write_record
@@ -171,6 +171,5 @@ def train_ae(cfg: AEConfig, *, resume: Optional[Path] = None) -> Path:
     cfg = resolve_ae(cfg if resume is None else resumed(cfg, resume))
     if env_world().enabled:
         raise GanforgeError("train-ae runs in one process; start it without torchrun")
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    name = f"{stamp}-ae-{cfg.dataset}-{cfg.latent_reg}"
-    return run_training(cfg, _build_task, default_out=str(Path("runs") / name), resume=resume)
+    name = f"{timestamp()}-ae-{cfg.dataset}-{cfg.latent_reg}"
+    return run_training(cfg, _build_task, default_out=str(RUNS / name), resume=resume)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import sys
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any, ContextManager, Optional
 
@@ -21,6 +20,7 @@ from ..config import PLAIN, TrainConfig, resolve, resumed
 from ..console import say
 from ..data.registry import dataset_classes
 from ..errors import GanforgeError
+from ..io import RUNS, timestamp
 from ..losses import GanLoss, get_loss
 from ..models import build_model
 from ..models.conditional import ProjectionD, classes_in_turn, conditional_generator
@@ -305,6 +305,5 @@ def train(cfg: TrainConfig, *, resume: Optional[Path] = None) -> Path:
     """Train a GAN as ``cfg`` says (or continue the run in folder ``resume`` with the options of ``cfg``
     that may change); returns the run folder."""
     cfg = resolve(cfg if resume is None else resumed(cfg, resume))
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    name = f"{stamp}-{cfg.dataset}-{cfg.generator}-{cfg.discriminator}-{cfg.loss}-k{cfg.unroll_steps}"
-    return run_training(cfg, build_gan_trainer, default_out=str(Path("runs") / name), resume=resume)
+    name = f"{timestamp()}-{cfg.dataset}-{cfg.generator}-{cfg.discriminator}-{cfg.loss}-k{cfg.unroll_steps}"
+    return run_training(cfg, build_gan_trainer, default_out=str(RUNS / name), resume=resume)

@@ -7,7 +7,7 @@ from typing import Optional
 import torch
 from torch import Tensor, nn
 
-from .errors import GanforgeError
+from ..errors import GanforgeError
 
 
 def truncated_normal(n: int, z_dim: int, psi: Optional[float] = None, *,

@@ -5,11 +5,11 @@ import torch
 from torch import nn
 
 from ganforge.errors import GanforgeError
-from ganforge.interpolation import REPORT_ALPHAS, interpolate, interpolate_latents, slerp
-from ganforge.inversion import invert, masked_mse
-from ganforge.masks import apply_mask, make_mask
-from ganforge.fidelity import psnr, ssim
-from ganforge.sampling import truncated_normal
+from ganforge.latent.interpolation import REPORT_ALPHAS, interpolate, interpolate_latents, slerp
+from ganforge.latent.inversion import invert, masked_mse
+from ganforge.latent.masks import apply_mask, make_mask
+from ganforge.latent.fidelity import psnr, ssim
+from ganforge.latent.sampling import truncated_normal
 
 
 def tiny_generator(z_dim=4, seed=0):

@@ -7,8 +7,8 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-from .errors import GanforgeError
-from .images import load_image
+from ..errors import GanforgeError
+from ..images import load_image
 
 MASK_KINDS = ("pepper", "crosswalk", "square")
 BACKGROUND = -1.0  # "blackened": the background value of images in [-1, 1]

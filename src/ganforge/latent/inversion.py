@@ -14,8 +14,8 @@ from typing import Optional
 import torch
 from torch import Tensor, nn
 
-from .errors import GanforgeError
-from .models.conditional import ConditionalG
+from ..errors import GanforgeError
+from ..models.conditional import ConditionalG
 
 OPTIMIZERS = ("adam", "sgd")
 DEFAULT_LR = {"adam": 0.05, "sgd": 1.0}
