@@ -31,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tomllib
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -261,8 +262,8 @@ def section_ae(args) -> dict:
     return {"recipe": f"from ae.json (python benchmarks/ae.py --epochs {ae['epochs']})", "runs": ae["runs"]}
 
 
-# name -> (description, G, D, batch, unroll, z, ema decay or None)
-RECIPES = {
+# the time section's in-process runs: name -> (description, G, D, batch, unroll, z)
+TIMED_RUNS = {
     "report": ("the report's best: M1/M3, non-saturated, k=4 restore, batch 24, z=50", "M1", "M3", 24, 4, 50),
     "dcgan": ("DCGAN pair M4/M5, non-saturated, k=0, batch 64, z=50", "M4", "M5", 64, 0, 50),
 }
@@ -272,7 +273,7 @@ def section_time(args) -> dict:
     judge, out = MnistJudge(), {}
     milestones = tuple(args.milestones)
     x = load_dataset("mnist").train
-    for name in args.recipes:
+    for name in args.runs:
         if name == "pytorch-gan":
             def at(G, minute, it, _name=name):
                 out.setdefault(_name, {"about": "PyTorch-GAN's gan.py recipe: FC G with BatchNorm, Sigmoid + BCE, "
@@ -281,7 +282,7 @@ def section_time(args) -> dict:
                 print(_name, minute, out[_name]["at"][str(minute)], flush=True)
             run_plain_gan(x, cpu_minutes=max(milestones), milestones=milestones, seed=args.seed, on_milestone=at)
             continue
-        about, g, d, batch, k, z = RECIPES[name]
+        about, g, d, batch, k, z = TIMED_RUNS[name]
         run = make_gan("mnist", g, d, batch=batch, z_dim=z, seed=args.seed, unroll=k)
         ema = ema_of(run.task.G, args.ema) if args.ema else None
         out[name] = {"about": about, "at": {}}
@@ -299,95 +300,9 @@ def section_time(args) -> dict:
     return {"milestones": list(milestones), "seed": args.seed, "runs": out}
 
 
-STACKED_M5 = ["--dataset", "stacked-mnist", "--recipe", "stacked-mnist", "-d", "M5"]
-"""The Stacked MNIST recipe as it was before its D became M5-deep."""
-
-
-def _stacked_before(*flags: str) -> list[str]:
-    """The Stacked MNIST recipe as it was before the relativistic loss and R1 and R2, with ``flags``."""
-    r1 = [] if "--r1" in flags else ["--r1", "0"]
-    return [*STACKED_M5, "-l", "non_saturated", *r1, "--r2", "0", *flags]
-
-
-# name -> (dataset, the train flags after `ganforge train`, what it is)
-COMMANDS = {
-    "mnist recipe": ("mnist", ["--dataset", "mnist"], "the MNIST recipe: `ganforge train --dataset mnist`"),
-    "mnist no r1": ("mnist", ["--dataset", "mnist", "--r1", "0"], "ablation: the MNIST recipe without R1"),
-    "mnist report": ("mnist", ["-g", "M1", "-d", "M3", "-b", "24", "-l", "non_saturated", "-k", "4", "-z", "50",
-                               "--dataset", "mnist"], "the report's recipe (its command line)"),
-    "mnist plain": ("mnist", ["--dataset", "mnist", "--recipe", "none"],
-                    "the previous default: M4/M5 at Adam 2e-4, nothing else"),
-    "mnist no clusters": ("mnist", ["--dataset", "mnist", "--r1", "0", "--clusters", "0"],
-                          "ablation: the MNIST recipe before R1, without self-conditioning"),
-    "mnist no pack": ("mnist", ["--dataset", "mnist", "--r1", "0", "--pack", "1"],
-                      "ablation: the MNIST recipe before R1, without packing"),
-    "mnist earlier recipe": ("mnist", ["--dataset", "mnist", "--r1", "0", "--clusters", "0", "--pack", "1"],
-                             "the recipe before self-conditioning and packing"),
-    "mnist no average": ("mnist", ["--dataset", "mnist", "--r1", "0", "--ema", "0"],
-                         "ablation: the MNIST recipe before R1, without the moving average of G"),
-    "mnist adam 2e-4": ("mnist", ["--dataset", "mnist", "--r1", "0", "--lr-g", "2e-4", "--lr-d", "2e-4"],
-                        "ablation: the MNIST recipe before R1, at the report's learning rates"),
-    "mnist decay": ("mnist", ["--dataset", "mnist", "--r1", "0", "--lr-half-life", "400"],
-                    "screen: the MNIST recipe before R1, the rates halving every 400,000 images"),
-    "mnist 15 clusters": ("mnist", ["--dataset", "mnist", "--r1", "0", "--clusters", "15"],
-                          "screen: the MNIST recipe before R1, on 15 clusters instead of 20"),
-    "mnist r1": ("mnist", ["--dataset", "mnist", "--r1", "0.01"],
-                 "screen: the MNIST recipe before R1 with an R1 penalty, gamma 0.01 (now the recipe)"),
-    "mnist conditional": ("mnist", ["--dataset", "mnist", "--conditional"],
-                          "the MNIST recipe, class-conditional: `ganforge train --dataset mnist --conditional`"),
-    "mnist conditional before r1": ("mnist", ["--dataset", "mnist", "--r1", "0", "--conditional"],
-                                    "the MNIST recipe before R1, class-conditional"),
-    "fashion recipe": ("fashion", ["--dataset", "fashion"],
-                       "the Fashion-MNIST recipe: `ganforge train --dataset fashion`"),
-    "stacked-mnist recipe": ("stacked-mnist", ["--dataset", "stacked-mnist"],
-                             "the Stacked MNIST recipe: `ganforge train --dataset stacked-mnist`"),
-    "stacked-mnist m5 recipe": ("stacked-mnist", STACKED_M5, "the recipe before its D became M5-deep"),
-    "stacked-mnist earlier recipe": ("stacked-mnist", _stacked_before(),
-                                     "the recipe before the relativistic loss and R1 and R2"),
-    "stacked-mnist clusters": ("stacked-mnist", _stacked_before("--clusters", "100"),
-                               "screen: the earlier Stacked MNIST recipe self-conditioned on 100 clusters"),
-    "stacked-mnist decay": ("stacked-mnist", _stacked_before("--lr-half-life", "1000"),
-                            "screen: the earlier Stacked MNIST recipe with the rates halving every million images"),
-    "stacked-mnist clusters by class": ("stacked-mnist", _stacked_before("--clusters", "100", "--pack-by-class"),
-                                        "screen: the earlier Stacked MNIST recipe self-conditioned on 100 clusters, "
-                                        "each of D's packs holding one"),
-    "stacked-mnist adam 2e-3": ("stacked-mnist", _stacked_before("--lr-g", "2e-3", "--lr-d", "2e-3"),
-                                "screen: the earlier Stacked MNIST recipe at twice its learning rates"),
-    "stacked-mnist r1": ("stacked-mnist", _stacked_before("--r1", "0.01"),
-                         "screen: the earlier Stacked MNIST recipe with the MNIST recipe's R1 (gamma 0.01)"),
-    "stacked-mnist batch 128": ("stacked-mnist", _stacked_before("-b", "128"),
-                                "screen: the earlier Stacked MNIST recipe at batch 128"),
-    "stacked-mnist r1 batch 32": ("stacked-mnist", _stacked_before("--r1", "0.01", "-b", "32"),
-                                  "screen: the earlier Stacked MNIST recipe with R1 (gamma 0.01) at batch 32"),
-    "stacked-mnist r1 pack 4": ("stacked-mnist", _stacked_before("--r1", "0.01", "--pack", "4"),
-                                "screen: the earlier Stacked MNIST recipe with R1 (gamma 0.01), D judging packs of 4"),
-    "stacked-mnist r1 ema 30": ("stacked-mnist", _stacked_before("--r1", "0.01", "--ema", "30"),
-                                "screen: the earlier Stacked MNIST recipe with R1 (gamma 0.01) and a moving average of "
-                                "half-life 30,000 images"),
-    "stacked-mnist r1 pack 4 ema 30": ("stacked-mnist", _stacked_before("--r1", "0.01", "--pack", "4", "--ema", "30"),
-                                       "screen: the earlier Stacked MNIST recipe with R1 (gamma 0.01), packs of 4 and "
-                                       "a moving average of half-life 30,000 images"),
-    "stacked-mnist r1 z 100": ("stacked-mnist", _stacked_before("--r1", "0.01", "-z", "100"),
-                               "screen: the earlier Stacked MNIST recipe with R1 (gamma 0.01) and a 100-wide latent, "
-                               "PacGAN's for its Stacked MNIST DCGAN"),
-    "grid decay 700": ("grid", ["--dataset", "grid", "--lr-half-life", "700"],
-                       "screen: the grid recipe with the rates halving every 700,000 images"),
-    "ring recipe": ("ring", ["--dataset", "ring"], "the ring recipe: `ganforge train --dataset ring`"),
-    "ring earlier recipe": ("ring", ["--dataset", "ring", "--clusters", "0"], "the recipe before self-conditioning"),
-    "grid recipe": ("grid", ["--dataset", "grid"], "the grid recipe: `ganforge train --dataset grid`"),
-    "grid before pack by class": ("grid", ["--dataset", "grid", "--no-pack-by-class"],
-                                  "the recipe before packing by class"),
-    "grid earlier recipe": ("grid", ["--dataset", "grid", "--clusters", "0", "--lr-half-life", "0"],
-                            "the recipe before self-conditioning and the rate decay"),
-    "grid clusters slower decay": ("grid", ["--dataset", "grid", "--no-pack-by-class", "--clusters", "25",
-                                            "--lr-half-life", "2000"],
-                                   "screen: the grid recipe before packing by class, self-conditioned on 25 clusters, "
-                                   "rates halving every 2M images"),
-    "grid r1 0.01": ("grid", ["--dataset", "grid", "--no-pack-by-class", "--r1", "0.01"],
-                     "screen: the grid recipe before packing by class with an R1 penalty, gamma 0.01"),
-    "grid r1 0.1": ("grid", ["--dataset", "grid", "--no-pack-by-class", "--r1", "0.1"],
-                    "screen: the grid recipe before packing by class with an R1 penalty, gamma 0.1"),
-}
+SCREENS = tomllib.loads((Path(__file__).with_name("screens.toml")).read_text())
+COMMANDS = SCREENS["recipes"]  # name -> dataset, flags (after `ganforge train`), about
+UNROLL_COMMANDS = SCREENS["unrolling"]  # name -> dataset, flags, epochs: k = 0 against k > 0 at equal iterations
 
 
 def _evaluated(folder: Path, label: str) -> dict:
@@ -420,21 +335,11 @@ def section_recipes(args) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(args.keep or tmp)
         for name in args.commands:
-            dataset, flags, about = COMMANDS[name]
+            line = COMMANDS[name]
             seeds = range(args.seed_from, args.seed_from + args.seeds)
-            out[name] = {"about": about, "dataset": dataset,
-                         "seeds": [staged(name, flags, args.stages, seed, work) for seed in seeds]}
+            out[name] = {"about": line["about"], "dataset": line["dataset"],
+                         "seeds": [staged(name, line["flags"].split(), args.stages, seed, work) for seed in seeds]}
     return {"stages": args.stages, "runs": out}
-
-
-# name -> (dataset, the train flags, epochs): k = 0 against k > 0 at equal iterations (same epochs and batch)
-UNROLL_COMMANDS = {
-    "ring report": ("ring", ["--dataset", "ring", "--recipe", "none", "-l", "non_saturated"], 40),
-    "ring recipe": ("ring", ["--dataset", "ring"], 8),
-    "stacked-mnist report": ("stacked-mnist", ["--dataset", "stacked-mnist", "--recipe", "none"], 2),
-    "stacked-mnist recipe": ("stacked-mnist", ["--dataset", "stacked-mnist"], 2),
-    "stacked-mnist m5 recipe": ("stacked-mnist", STACKED_M5, 2),
-}
 
 
 def section_unrolling(args) -> dict:
@@ -443,7 +348,8 @@ def section_unrolling(args) -> dict:
     out = {}
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.unroll_commands:
-            dataset, flags, epochs = UNROLL_COMMANDS[name]
+            dataset, flags, epochs = (UNROLL_COMMANDS[name][key] for key in ("dataset", "flags", "epochs"))
+            flags = flags.split()
             for k in args.unroll_k:
                 runs = []
                 for seed in range(args.seeds):
@@ -721,9 +627,8 @@ def markdown(q: dict) -> str:
             md.append(f"| {reg} | {m['fid']:.1f} | {m['classifier_score']:.2f} | {m['class_kl_to_uniform']:.3f} | "
                       f"{m['ks']:.4f} |")
         md.append("")
-    notes = DOCS / "quality-notes.md"
-    if notes.exists():
-        md += [notes.read_text().rstrip(), ""]
+    md += ["What these numbers say, and what limits them, is in [quality-notes.md](quality-notes.md), by topic; "
+           "[../recipes.md](../recipes.md) has each recipe in short.", ""]
     return "\n".join(md)
 
 
@@ -742,8 +647,8 @@ def main() -> None:
     p.add_argument("--toy-lr", type=float, default=1e-3)
     p.add_argument("--stacked-minutes", type=float, default=10.0, help="stacked: CPU-minutes per run")
     p.add_argument("--milestones", type=float, nargs="+", default=[2.0, 5.0, 10.0], help="time: CPU-minutes")
-    p.add_argument("--recipes", nargs="+", default=["report", "dcgan", "pytorch-gan"],
-                   choices=[*RECIPES, "pytorch-gan"])
+    p.add_argument("--runs", nargs="+", default=["report", "dcgan", "pytorch-gan"],
+                   choices=[*TIMED_RUNS, "pytorch-gan"], help="time: which runs")
     p.add_argument("--ema", type=float, default=0.999, help="time: also evaluate an EMA of G (0: off)")
     p.add_argument("--commands", nargs="+", default=["mnist recipe", "mnist report"], choices=list(COMMANDS),
                    help="recipes: which command lines")
