@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine, timed, write  # noqa: E402
+from common import machine, table, timed, write  # noqa: E402
 
 from ganforge.cli import main as ganforge  # noqa: E402
 from ganforge.data import load_dataset  # noqa: E402
@@ -73,13 +73,10 @@ def main() -> None:
     md += ["", "Train seconds are wall times on a shared 2-core machine, not a speed comparison.",
            "", "As generators (z ~ N(0, I) through the decoder, 10,000 samples against the 2,000 test digits, "
            "in the MNIST evaluator's features; the real test split's classifier score is "
-           f"{rows['none']['classifier_score_real']:.2f}):", "",
-           "| latent regulariser | FID | KID | classifier score | class KL to uniform | precision | recall |",
-           "|---|---:|---:|---:|---:|---:|---:|"]
-    for reg, r in rows.items():
-        md.append(f"| {reg} | {r['fid']:.2f} | {r['kid']:.4f} | {r['classifier_score']:.2f} | "
-                  f"{r['class_kl_to_uniform']:.3f} | {r['precision']:.3f} | {r['recall']:.3f} |")
-    md.append("")
+           f"{rows['none']['classifier_score_real']:.2f}):", ""]
+    md += table("| latent regulariser | FID | KID | classifier score | class KL to uniform | precision | recall |",
+                (f"| {reg} | {r['fid']:.2f} | {r['kid']:.4f} | {r['classifier_score']:.2f} | "
+                 f"{r['class_kl_to_uniform']:.3f} | {r['precision']:.3f} | {r['recall']:.3f} |" for reg, r in rows.items()))
     write("ae", results, "\n".join(md) + "\n")
 
 

@@ -6,7 +6,7 @@ import os
 import platform
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 
 import torch
 
@@ -50,3 +50,9 @@ def loop_step(cfg: TrainConfig) -> Callable[[], object]:
     """One iteration of the user's loop per call (see ``training_run``)."""
     iterations = iterate(training_run(cfg))
     return lambda: next(iterations)
+
+
+def table(header: str, rows: Iterable[str]) -> list[str]:
+    """A Markdown table's lines: the header, the alignment row (the first column left, the others right),
+    the rows and a blank line."""
+    return [header, "|---|" + "---:|" * (header.count("|") - 2), *rows, ""]

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine, timed, write  # noqa: E402
+from common import machine, table, timed, write  # noqa: E402
 
 from ganforge.cli import main as ganforge  # noqa: E402
 from ganforge.data import load_dataset  # noqa: E402
@@ -117,14 +117,11 @@ def main() -> None:
         f"Batched restarts are **{ts_scaled / t5:.1f}x** faster than the sequential method. "
         f"Reconstruction MSE: {mse1:.4f} with 1 restart, {mse5:.4f} with 5, {msep:.4f} with 5 pruned.",
         "",
-        "| mask | PSNR ganforge (5 restarts, Adam) | PSNR report (1 restart, SGD lr 1) | gain | "
-        "hidden-pixel PSNR ganforge | hidden-pixel PSNR report |",
-        "|---|---:|---:|---:|---:|---:|",
     ]
-    for kind, r in masks.items():
-        md.append(f"| {kind} | {r['psnr_ours']:.2f} dB | {r['psnr_report']:.2f} dB | {r['gain_db']:+.2f} dB | "
-                  f"{r['psnr_hidden_ours']:.2f} dB | {r['psnr_hidden_report']:.2f} dB |")
-    md.append("")
+    md += table("| mask | PSNR ganforge (5 restarts, Adam) | PSNR report (1 restart, SGD lr 1) | gain | "
+                "hidden-pixel PSNR ganforge | hidden-pixel PSNR report |",
+                (f"| {kind} | {r['psnr_ours']:.2f} dB | {r['psnr_report']:.2f} dB | {r['gain_db']:+.2f} dB | "
+                 f"{r['psnr_hidden_ours']:.2f} dB | {r['psnr_hidden_report']:.2f} dB |" for kind, r in masks.items()))
     write("inversion", results, "\n".join(md) + "\n")
 
 

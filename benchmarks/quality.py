@@ -39,7 +39,7 @@ import torch
 from torch import Tensor, nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import DOCS, machine, training_run  # noqa: E402
+from common import DOCS, machine, table, training_run  # noqa: E402
 
 from ganforge.data import load_dataset  # noqa: E402
 from ganforge.evaluation.classifier import load_evaluator, weights_dir  # noqa: E402
@@ -552,6 +552,16 @@ def unrolling_markdown(r: dict) -> list[str]:
                  f"| | {floor['modes_covered']:.1f} / 1000 | KL {floor['kl_to_uniform']:.3f} | |", ""]
 
 
+def _toy_seeds_row(name: str, seeds: list[dict]) -> str:
+    """A row of the toys' unrolling table: modes and high-quality share over seeds (mean and least)."""
+    modes = [x["modes_covered"] for x in seeds]
+    hq = [x["high_quality_share"] for x in seeds]
+    return (f"| {name} | {statistics.mean(modes):.1f} / {seeds[0]['modes_total']}, {min(modes)} | "
+            f"{100 * statistics.mean(hq):.1f} %, {100 * min(hq):.1f} % | "
+            f"{statistics.mean(x['reverse_kl'] for x in seeds):.3f} | "
+            f"{statistics.mean(x['cpu_seconds'] for x in seeds):.0f} |")
+
+
 def markdown(q: dict) -> str:
     md = ["# Quality benchmark", "",
           "`python benchmarks/quality.py --section NAME`. The sections after Recipes use one CPU thread per run "
@@ -579,13 +589,10 @@ def markdown(q: dict) -> str:
         md += [""] + [f"- **{name}**: {r['about']}" for name, r in t["runs"].items()] + [""]
     if "losses" in q:
         r = q["losses"]
-        md += ["## The three losses (MNIST)", "", f"`--section losses`: {r['recipe']}.", "",
-               "| loss | FID | classifier score | classes covered | class KL to uniform | CPU seconds |",
-               "|---|---:|---:|---:|---:|---:|"]
-        for loss, m in r["runs"].items():
-            md.append(f"| {loss} | {m['fid']:.1f} | {m['classifier_score']:.2f} | {m['classes_covered']}/10 | "
-                      f"{m['class_kl_to_uniform']:.3f} | {m['cpu_seconds']:.0f} |")
-        md.append("")
+        rows = (f"| {loss} | {m['fid']:.1f} | {m['classifier_score']:.2f} | {m['classes_covered']}/10 | "
+                f"{m['class_kl_to_uniform']:.3f} | {m['cpu_seconds']:.0f} |" for loss, m in r["runs"].items())
+        md += ["## The three losses (MNIST)", "", f"`--section losses`: {r['recipe']}.", "", *table(
+            "| loss | FID | classifier score | classes covered | class KL to uniform | CPU seconds |", rows)]
     if "unroll" in q:
         r = q["unroll"]
         md += ["## Unrolling on the 2-D toys", "", f"`--section unroll`: {r['recipe']}. 2,500 samples per run; "
@@ -593,18 +600,9 @@ def markdown(q: dict) -> str:
                "least 20 high-quality samples sit at it.", "",
                "| run | modes (mean, min over seeds) | high quality (mean, min) | reverse KL (mean) | CPU s per run |",
                "|---|---:|---:|---:|---:|"]
-        for name, run in r["runs"].items():
-            s = run["seeds"]
-            modes = [x["modes_covered"] for x in s]
-            hq = [x["high_quality_share"] for x in s]
-            md.append(f"| {name} | {statistics.mean(modes):.1f} / {s[0]['modes_total']}, {min(modes)} | "
-                      f"{100 * statistics.mean(hq):.1f} %, {100 * min(hq):.1f} % | "
-                      f"{statistics.mean(x['reverse_kl'] for x in s):.3f} | "
-                      f"{statistics.mean(x['cpu_seconds'] for x in s):.0f} |")
-        for ds in ("ring", "grid"):
-            for who, modes, hq in LITERATURE[ds]:
-                md.append(f"| {ds}: {who}, published | {modes} | {hq} | | |")
-        md.append("")
+        md += [_toy_seeds_row(name, run["seeds"]) for name, run in r["runs"].items()]
+        md += [f"| {ds}: {who}, published | {modes} | {hq} | | |" for ds in ("ring", "grid")
+               for who, modes, hq in LITERATURE[ds]] + [""]
     if "stacked" in q:
         r = q["stacked"]
         md += ["## Stacked MNIST", "", f"`--section stacked`: {r['recipe']}; 26,000 samples, each channel "
@@ -620,13 +618,10 @@ def markdown(q: dict) -> str:
         md.append("")
     if "ae" in q:
         r = q["ae"]
-        md += ["## Autoencoders as generators", "", f"{r['recipe']}: z ~ N(0, I) through the decoder.", "",
-               "| latent regulariser | FID | classifier score | class KL to uniform | KS of z to N(0, 1) |",
-               "|---|---:|---:|---:|---:|"]
-        for reg, m in r["runs"].items():
-            md.append(f"| {reg} | {m['fid']:.1f} | {m['classifier_score']:.2f} | {m['class_kl_to_uniform']:.3f} | "
-                      f"{m['ks']:.4f} |")
-        md.append("")
+        md += ["## Autoencoders as generators", "", f"{r['recipe']}: z ~ N(0, I) through the decoder.", ""]
+        md += table("| latent regulariser | FID | classifier score | class KL to uniform | KS of z to N(0, 1) |",
+                    [f"| {reg} | {m['fid']:.1f} | {m['classifier_score']:.2f} | {m['class_kl_to_uniform']:.3f} | "
+                     f"{m['ks']:.4f} |" for reg, m in r["runs"].items()])
     md += ["What these numbers say, and what limits them, is in [quality-notes.md](quality-notes.md), by topic; "
            "[../recipes.md](../recipes.md) has each recipe in short.", ""]
     return "\n".join(md)

@@ -153,7 +153,7 @@ def test_class_runs_draws_come_in_runs_with_classes_as_often_as_they_occur():
 def test_g_draws_classes_in_runs_of_the_pack_under_pack_by_class():
     prior = torch.tensor([0.7, 0.2, 0.1])
     parts = GanTrainer(torch.nn.Linear(2, 1), torch.nn.Linear(1, 1), None, None, None, 2, classes=3, prior=prior,
-                       class_runs=4)
+                       class_run=4)
     torch.manual_seed(0)
     y = parts.labels(40_000, "cpu").view(-1, 4)
     assert (y == y[:, :1]).all()

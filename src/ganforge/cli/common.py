@@ -5,9 +5,8 @@ import argparse
 import math
 from typing import Callable
 
-from ..device import DEVICE_CHOICES
 from ..errors import GanforgeError
-from ..options import GROUPS, Option, grouped
+from ..options import GROUPS, RUN_OPTIONS, Option, grouped
 
 
 class Parser(argparse.ArgumentParser):
@@ -89,11 +88,17 @@ def add_generator(p: argparse.ArgumentParser, *, device: bool = True) -> None:
 
 
 def add_device(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--device", default="auto", help=f"{DEVICE_CHOICES} (default auto)")
+    _add_run_option(p, "device")
 
 
 def add_seed(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    _add_run_option(p, "seed")
+
+
+def _add_run_option(p: argparse.ArgumentParser, name: str) -> None:
+    """A flag the training commands declare in options.py, with its declared help and default."""
+    o = next(o for o in RUN_OPTIONS if o.name == name)
+    p.add_argument(*o.flags, type=o.kind, default=o.default, help=f"{o.help} (default: {o.default_text()})")
 
 
 def add_out(p: argparse.ArgumentParser, default: str, metavar: str = "DIR") -> None:

@@ -1,0 +1,1 @@
+"""The shipped evaluator networks and the metrics computed in their features."""

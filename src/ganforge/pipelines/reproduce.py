@@ -40,11 +40,16 @@ class Scale:
 
 
 SCALES = {
-    "smoke": Scale(1, 480, 2, 1, 256, 4, 60, 500),
+    "smoke": Scale(mnist_epochs=1, mnist_limit=480, ae_epochs=2, celeb_epochs=1, celeb_limit=256, inversion_images=4,
+                   inversion_iters=60, eval_samples=500),
     # about 50 minutes on a 2-core CPU: long enough for the report's findings to show (and the recipe's answer);
     # measured: 49.6 minutes for the whole suite, each GAN stopping within 2 seconds of its limit
-    "cpu": Scale(None, None, None, 1, 2_000, 8, 500, 10_000, gan_minutes=8, recipe_minutes=10, ae_minutes=3),
-    "full": Scale(50, None, 20, 50, None, 8, 1_000, 10_000),  # the report's epochs: -e 50 for both GANs
+    "cpu": Scale(mnist_epochs=None, mnist_limit=None, ae_epochs=None, celeb_epochs=1, celeb_limit=2_000,
+                 inversion_images=8, inversion_iters=500, eval_samples=10_000, gan_minutes=8, recipe_minutes=10,
+                 ae_minutes=3),
+    # the report's epochs: -e 50 for both GANs
+    "full": Scale(mnist_epochs=50, mnist_limit=None, ae_epochs=20, celeb_epochs=50, celeb_limit=None,
+                  inversion_images=8, inversion_iters=1_000, eval_samples=10_000),
 }
 
 

@@ -57,11 +57,15 @@ def colour(x: Tensor, u: Tensor) -> Tensor:
     return (x - mean) * (u[:, 2, None, None, None] + 0.5) + mean
 
 
+ADA_INTERVAL = 4  # iterations between adjustments of p (ADA's)
+ADA_SPEED = 500_000  # images over which p can move from 0 to 1 (ADA's "ada_kimg" of 500)
+
+
 class Augment(nn.Module):
     """The augmentation pipeline; ``p`` is a buffer, so checkpoints keep it."""
 
     def __init__(self, kinds: Sequence[str], *, p: float = 1.0, target: Optional[float] = None,
-                 interval: int = 4, speed: float = 500_000, batch: int = 64, world: World = SINGLE):
+                 interval: int = ADA_INTERVAL, speed: float = ADA_SPEED, batch: int = 64, world: World = SINGLE):
         super().__init__()
         self.kinds, self.target, self.interval, self.world = tuple(kinds), target, interval, world
         self.step_size = batch * interval / speed

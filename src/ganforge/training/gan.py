@@ -76,7 +76,7 @@ class GanTrainer:
     schedule: Schedule = Schedule()
     classes: int = 0  # class-conditional G(z, y) and D(x, y) over this many classes; 0: unconditional
     prior: Optional[Tensor] = None  # (classes,) how often G draws each class (self-conditioning); None: uniform
-    class_runs: int = 1  # G's classes come in runs of this many, one class to each of D's packs (--pack-by-class)
+    class_run: int = 1  # G's classes come in runs of this many, one class to each of D's packs (--pack-by-class)
     world: World = SINGLE
     G_ddp: Optional[nn.Module] = None  # None: G (one process)
     D_ddp: Optional[nn.Module] = None
@@ -113,14 +113,14 @@ class GanTrainer:
         return self.world.shard(torch.randn(n * self.world.size, self.z_dim, device=device))
 
     def labels(self, n: int, device: torch.device | str) -> Optional[Tensor]:
-        """(n,) classes for G's samples, uniform or drawn from ``prior`` (in runs of ``class_runs``); None
+        """(n,) classes for G's samples, uniform or drawn from ``prior`` (in runs of ``class_run``); None
         when unconditional."""
         if not self.classes:
             return None
-        draws = n * self.world.size // self.class_runs
+        draws = n * self.world.size // self.class_run
         y = (torch.randint(self.classes, (draws,), device=device) if self.prior is None
              else torch.multinomial(self.prior, draws, replacement=True).to(device))
-        return self.world.shard(y.repeat_interleave(self.class_runs) if self.class_runs > 1 else y)
+        return self.world.shard(y.repeat_interleave(self.class_run) if self.class_run > 1 else y)
 
     # ---- one iteration
     def train_step(self, real: Tensor, real_y: Optional[Tensor] = None, iteration: int = 0) -> GanStats:
