@@ -6,7 +6,7 @@ from ganforge.cli import main
 from ganforge.config import TrainConfig, resolve
 from ganforge.data import load_dataset
 from ganforge.errors import GanforgeError
-from ganforge.export import metadata
+from ganforge.pipelines.export import metadata
 from ganforge.loading import open_generator
 from ganforge.losses import get_loss
 from ganforge.models import build_model

@@ -16,7 +16,7 @@ def add_parsers(sub) -> None:
 
 
 def cmd_export(args) -> int:
-    from ..export import default_export_path, export_generator
+    from ..pipelines.export import default_export_path, export_generator
 
     gen = open_generator(args.generator, raw=args.raw_weights, fast=False)
     out = Path(args.out) if args.out else default_export_path(Path(args.generator), args.format)

@@ -29,7 +29,7 @@ def add_parsers(sub) -> None:
 
 def cmd_report(args) -> int:
     from ..io import atomic_write_text
-    from ..report import build_report
+    from ..pipelines.report import build_report
 
     page = build_report([Path(r) for r in args.runs], title=args.title)
     atomic_write_text(Path(args.out), page)

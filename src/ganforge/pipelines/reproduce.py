@@ -15,7 +15,7 @@ from ..errors import GanforgeError
 from ..io import atomic_write_text, make_folder
 from ..loading import open_generator
 from ..records import write_record
-from ..report import build_report
+from .report import build_report
 from ..training import AEConfig, TrainConfig, train, train_ae
 from .evaluate import evaluate
 from .inputs import image_refs, pick_images

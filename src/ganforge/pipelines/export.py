@@ -17,10 +17,10 @@ from typing import Any
 
 import torch
 
-from . import __version__
-from .errors import GanforgeError
-from .io import atomic_write_bytes
-from .loading import OpenedGenerator
+from .. import __version__
+from ..errors import GanforgeError
+from ..io import atomic_write_bytes
+from ..loading import OpenedGenerator
 
 FORMATS = ("onnx", "torchscript")
 SUFFIXES = {"onnx": ".onnx", "torchscript": ".pt"}

@@ -11,7 +11,7 @@ from ganforge.loading import open_generator
 from ganforge.pipelines import (InversionOptions, evaluate, image_refs, interpolate_images, invert_images,
                                 pick_images, restore_images, sample_images)
 from ganforge.records import read_record
-from ganforge.report import build_report
+from ganforge.pipelines.report import build_report
 from ganforge.training import AEConfig, TrainConfig, train, train_ae
 
 TINY = InversionOptions(restarts=2, iters=5)
