@@ -9,13 +9,14 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .data import DATASETS
-from .data.registry import dataset_classes
+from .data.folder import parse_background
+from .data.registry import dataset_classes, dataset_family
 from .device import DEVICE_CHOICES
 from .errors import GanforgeError
 from .losses import LOSSES
 from .models import MODELS, require_model
 from .options import AE_OPTIONS, AUGMENT_KINDS, RUN_OPTIONS, TRAIN_OPTIONS, Option
-from .recipes import MODELS_BY_DATASET, PLAIN_BY_DATASET, RECIPES
+from .recipes import MODELS_BY_DATASET, MODELS_BY_FAMILY, PLAIN_BY_DATASET, RECIPES
 from .records import read_record
 
 def _config_class(name: str, options: list[Option], doc: str) -> type:
@@ -39,12 +40,13 @@ PLAIN: dict[str, Any] = {o.name: o.plain for o in TRAIN_OPTIONS if o.recipe and 
 def resolve(cfg: TrainConfig) -> TrainConfig:
     """Check every option and fill dataset- and model-dependent defaults; GanforgeError if bad."""
     cfg = dataclasses.replace(cfg)
-    cfg.dataset = DATASETS.canonical(cfg.dataset)
+    _data(cfg)
     if cfg.recipe is None:
-        cfg.recipe = "none" if cfg.generator or cfg.discriminator else cfg.dataset
+        cfg.recipe = "none" if cfg.generator or cfg.discriminator or cfg.dataset not in RECIPES else cfg.dataset
     if cfg.recipe != "none" and cfg.recipe not in RECIPES:
         raise GanforgeError(f"unknown --recipe {cfg.recipe!r}; valid: {', '.join(RECIPES)}, none")
-    g, d = MODELS_BY_DATASET[cfg.dataset]
+    family = dataset_family(cfg.dataset, cfg.image_size)
+    g, d = MODELS_BY_DATASET.get(cfg.dataset) or MODELS_BY_FAMILY[family]
     chosen = {"generator": g, "discriminator": d, **PLAIN, **PLAIN_BY_DATASET.get(cfg.dataset, {}),
               **RECIPES.get(cfg.recipe, {})}
     if cfg.conditional and cfg.clusters is None:
@@ -54,15 +56,12 @@ def resolve(cfg: TrainConfig) -> TrainConfig:
         if getattr(cfg, key) is None:
             setattr(cfg, key, value)
     cfg.loss = LOSSES.canonical(cfg.loss)
-    family = DATASETS.entry(cfg.dataset).meta["family"]
     cfg.generator = require_model(cfg.generator, role="G", family=family, dataset=cfg.dataset, flag="-g")
     cfg.discriminator = require_model(cfg.discriminator, role="D", family=family, dataset=cfg.dataset, flag="-d")
     if cfg.z_dim is None:
         cfg.z_dim = MODELS.entry(cfg.generator).meta["default_z"]
     _epochs_and_time(cfg, 10)
     check_options(cfg)
-    if cfg.image_size & (cfg.image_size - 1):
-        raise GanforgeError(f"--image-size must be a power of two, got {cfg.image_size}")
     if cfg.real_label != 1 and cfg.loss == "relativistic":
         if asked_label:
             raise GanforgeError(f"-l relativistic compares logits and has no real label to smooth; drop "
@@ -72,8 +71,8 @@ def resolve(cfg: TrainConfig) -> TrainConfig:
     if cfg.augment != "none" and (not kinds or any(k not in AUGMENT_KINDS for k in kinds)):
         raise GanforgeError(f"--augment takes none or comma-separated kinds of {', '.join(AUGMENT_KINDS)}, "
                             f"got {cfg.augment!r}")
-    if cfg.conditional and not dataset_classes(cfg.dataset):
-        labelled = ", ".join(e.name for e in DATASETS if e.meta["classes"])
+    if cfg.conditional and dataset_classes(cfg.dataset) == 0:  # None: the data says (class subfolders)
+        labelled = ", ".join(e.name for e in DATASETS if e.meta["classes"] != 0)
         raise GanforgeError(f"--conditional needs a labelled dataset ({labelled}); {cfg.dataset} has no labels")
     if cfg.clusters == 1:
         raise GanforgeError("--clusters must be 0 (none) or at least 2, got 1")
@@ -92,8 +91,8 @@ def resolve(cfg: TrainConfig) -> TrainConfig:
 def resolve_ae(cfg: AEConfig) -> AEConfig:
     """``resolve`` for ``train-ae``."""
     cfg = dataclasses.replace(cfg)
-    cfg.dataset = DATASETS.canonical(cfg.dataset)
-    family = DATASETS.entry(cfg.dataset).meta["family"]
+    _data(cfg)
+    family = dataset_family(cfg.dataset, cfg.image_size)
     if family == "toy":
         raise GanforgeError(f"the autoencoder is for images; {cfg.dataset} is 2-D points")
     cfg.model = require_model(cfg.model or ("AE" if family == "mnist" else "AE64"), role="AE", family=family,
@@ -101,6 +100,20 @@ def resolve_ae(cfg: AEConfig) -> AEConfig:
     _epochs_and_time(cfg, 20)
     check_options(cfg)
     return cfg
+
+
+def _data(cfg: Any) -> None:
+    """The dataset's name, with --images; the image size it can take."""
+    cfg.dataset = DATASETS.canonical(cfg.dataset)
+    if cfg.images is not None:
+        if cfg.dataset not in ("mnist", "images"):  # mnist: the default, not a choice
+            raise GanforgeError(f"--images trains on a folder of images; give it without --dataset {cfg.dataset}")
+        cfg.dataset = "images"
+    parse_background(cfg.background)
+    size = cfg.image_size
+    by_size = DATASETS.entry(cfg.dataset).meta["family"] == "by-size"
+    if isinstance(size, int) and not (size & (size - 1) == 0 or (size == 28 and by_size)):
+        raise GanforgeError(f"--image-size must be a power of two (or 28, for folder and emoji images), got {size}")
 
 
 def check_options(cfg: Any) -> None:

@@ -14,7 +14,7 @@ from typing import Any, Optional, Union
 from .data import DATASETS
 from .losses import LOSSES
 from .models import MODELS
-from .recipes import MODELS_BY_DATASET, PLAIN_BY_DATASET, RECIPES
+from .recipes import MODELS_BY_DATASET, MODELS_BY_FAMILY, PLAIN_BY_DATASET, RECIPES
 from .registry import Registry
 
 GROUPS = {"data": "data", "model": "models and loss", "optimiser": "optimisation", "stabilisers": "stabilisers",
@@ -24,6 +24,7 @@ SPECTRAL_NORM = ("none", "d", "g", "both")
 AUGMENT_KINDS = ("translation", "cutout", "color")
 LATENT_REGS = ("none", "moments")
 MOMENTS_OVER = ("dims", "all")
+FITS = ("crop", "pad")
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,8 @@ def _opt(name: str, flags: Union[str, tuple[str, ...]], group: str, help: str, *
     return Option(name, (flags,) if isinstance(flags, str) else flags, group, help, **kw)
 
 
-_MODELS_SHOWN = "the recipe's, else " + ", ".join(f"{d} {g}/{dd}" for d, (g, dd) in MODELS_BY_DATASET.items())
+_MODELS_SHOWN = ("the recipe's, else " + ", ".join(f"{d} {g}/{dd}" for d, (g, dd) in MODELS_BY_DATASET.items())
+                 + "; other data: " + ", ".join(f"{f} family {g}/{d}" for f, (g, d) in MODELS_BY_FAMILY.items()))
 
 # What every training command has (train, train-ae).
 RUN_OPTIONS: list[Option] = [
@@ -117,8 +119,16 @@ RUN_OPTIONS: list[Option] = [
          metavar="DIR"),
     _opt("download", "--download", "data", "download MNIST/Fashion-MNIST through torchvision", kind="switch",
          default=False),
-    _opt("image_size", "--image-size", "data", "CelebA image side, a power of two", kind=int, default=64,
-         valid=at_least(16)),
+    _opt("images", "--images", "data", "train on your own images: a folder of them, or of class subfolders (the "
+         "labels --conditional trains on); sets --dataset images", metavar="DIR"),
+    _opt("image_size", "--image-size", "data", "side of colour and folder images: a power of two from 16, or 28 "
+         "(folder and emoji images, with the digit models)", kind=int, default=64, valid=at_least(16)),
+    _opt("background", "--background", "data", "what transparent pixels are composited on: white, black or "
+         "#rrggbb", default="white", metavar="COLOUR"),
+    _opt("fit", "--fit", "data", "how an image becomes square: crop its centre, or pad it with the background",
+         choices=FITS, default="crop"),
+    _opt("channels", "--channels", "data", "1 (grey) or 3 (RGB) for folder and emoji images", kind=int,
+         choices=(1, 3), shown="grey if every image is, else RGB"),
     _opt("limit", "--limit", "data", "train on the first N training items only", kind=int, valid=at_least(1),
          metavar="N", shown="all"),
     _opt("log_every", "--log-every", "run", "iterations between metric flushes to CSV and progress bar", kind=int,
@@ -137,7 +147,7 @@ TRAIN_OPTIONS: list[Option] = [
     _opt("dataset", "--dataset", "data", "dataset, any case: " + ", ".join(DATASETS.names()), choices=DATASETS,
          default="mnist"),
     _opt("recipe", "--recipe", "model", "whose settings fill the options left out: a dataset's recipe, or none "
-         "(the report's method)", choices=(*RECIPES, "none"), shown="the dataset's; none when -g or -d is given"),
+         "(the report's method)", choices=(*RECIPES, "none"), shown="the dataset's; none when -g or -d is given, or the dataset has none"),
     _opt("generator", ("-g", "--generator-model"), "model", "generator model (see `ganforge models`); naming a model "
          "turns the recipe off", choices=MODELS, recipe=True, shown=_MODELS_SHOWN),
     _opt("discriminator", ("-d", "--discriminator-model"), "model", "discriminator model", choices=MODELS, recipe=True,
@@ -255,7 +265,8 @@ def options_markdown(command: str, options: list[Option]) -> str:
             flag = ", ".join(f"`{f}{' ' + o.metavar if o.metavar else ''}`" for f in o.flags)
             if o.kind == "toggle":
                 flag += ", " + ", ".join(f"`--no-{f[2:]}`" for f in o.flags if f.startswith("--"))
-            allowed = (" One of " + ", ".join(f"`{c}`" for c in o.choices) + "." if isinstance(o.choices, tuple)
+            allowed = (" One of " + ", ".join(f"`{c}`" for c in o.choices) + "."
+                       if isinstance(o.choices, tuple) and o.kind is str
                        else "")
             lines.append(f"| {flag} | {o.help}.{allowed} | {o.default_text()} | "
                          f"{'may change' if o.resumable else 'kept'} |")

@@ -17,11 +17,14 @@ PLAIN_BY_DATASET: dict[str, dict[str, Any]] = {
     "grid": dict(lr_g=1e-4, lr_d=1e-4, batch_size=512),
 }
 
-# The models a dataset trains with when neither -g/-d nor a recipe names them.
+# The models a dataset trains with when neither -g/-d nor a recipe names them: its own pair, else its family's.
 MODELS_BY_DATASET: dict[str, tuple[str, str]] = {
     "mnist": ("M4", "M5"), "fashion": ("M1", "M3"), "stacked-mnist": ("M4", "M5"), "celeb": ("M11", "M12"),
     "ring": ("toy-g", "toy-d"), "grid": ("toy-g", "toy-d"),
 }
+
+MODELS_BY_FAMILY: dict[str, tuple[str, str]] = {"mnist": ("M4", "M5"), "celeb": ("M11", "M12"),
+                                                "toy": ("toy-g", "toy-d")}
 
 _DIGITS = dict(generator="M4", discriminator="M5", lr_g=1e-3, lr_d=1e-3, ema=10.0)
 _MNIST = {**_DIGITS, "pack": 2, "clusters": 20, "r1": 0.01}

@@ -55,7 +55,10 @@ def test_conditional_g_is_the_registered_g_on_z_and_the_class_embedding():
 
 def test_a_discriminator_without_a_final_linear_logit_is_refused():
     with pytest.raises(Exception, match="last weight layer is a linear layer"):
-        ProjectionD(torch.nn.Sequential(torch.nn.Conv2d(1, 1, 3)), 10)
+        ProjectionD(torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3)), 10)  # two maps: no single logit
+    wide = ProjectionD(torch.nn.Sequential(torch.nn.Conv2d(1, 1, 3), torch.nn.Flatten(0)), 10)
+    with pytest.raises(Exception, match=r"makes a \(4, 4\) map, not one logit per sample"):
+        wide(torch.randn(2, 1, 6, 6), torch.tensor([0, 1]))
 
 
 def test_a_conditional_toy_gan_puts_each_class_at_its_own_mode():
@@ -110,5 +113,5 @@ def test_a_conditional_run_resumes_exactly_and_unlabelled_data_is_refused(tmp_pa
     capsys.readouterr()
     assert main(["train", "--dataset", "ring", "--conditional", "-e", "1", "-o", str(tmp_path / "ring")]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "needs a labelled dataset (mnist, fashion, stacked-mnist)" in err
+    assert err.count("\n") == 1 and "needs a labelled dataset (mnist, fashion, stacked-mnist, images, emoji)" in err
     assert not (tmp_path / "ring").exists()

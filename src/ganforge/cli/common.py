@@ -65,6 +65,8 @@ def add_options(p: argparse.ArgumentParser, options: list[Option]) -> None:
                 kw["action"] = argparse.BooleanOptionalAction
             elif isinstance(o.choices, tuple):
                 kw["choices"] = o.choices
+                if o.kind is int:
+                    kw["type"] = int
             else:
                 kw["type"] = (registry_type(o.choices) if o.choices is not None else
                               int_at_least(int(o.valid.low)) if o.kind is int and o.valid is not None else

@@ -5,6 +5,8 @@ import argparse
 from pathlib import Path
 from typing import Sequence
 
+import torch
+
 from ..data import DATASETS, DataOptions, load_dataset
 from ..errors import GanforgeError
 from ..models import MODELS, build_model, count_parameters, default_shape
@@ -14,6 +16,7 @@ def add_parsers(sub) -> None:
     p = sub.add_parser("models", help="list registered models with parameter counts")
     p.set_defaults(func=cmd_models)
     p = sub.add_parser("data", help="which datasets are present, their sizes, how to get the full ones")
+    p.add_argument("folder", nargs="?", metavar="DIR", help="describe the images in DIR as --images DIR reads them")
     p.add_argument("--data-root", help="also look for datasets in this folder")
     p.set_defaults(func=cmd_data)
 
@@ -30,6 +33,8 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_data(args: argparse.Namespace) -> int:
+    if args.folder:
+        return describe_folder(Path(args.folder))
     options = DataOptions(root=Path(args.data_root) if args.data_root else None)
     width = max(len(n) for n in DATASETS.names())
     for e in DATASETS:
@@ -42,6 +47,17 @@ def cmd_data(args: argparse.Namespace) -> int:
         print(f"{'':<{width}}  {status}")
         if e.meta["get"] != "synthetic":
             print(f"{'':<{width}}  full data: {e.meta['get']}")
+    return 0
+
+
+def describe_folder(folder: Path) -> int:
+    """What ``--images DIR`` would train on: the split, and each class with its image count."""
+    d = load_dataset("images", DataOptions(images=folder))
+    print(d.describe())
+    if d.train_labels is not None:
+        counts = torch.bincount(torch.cat([d.train_labels, d.test_labels]), minlength=len(d.extras["classes"]))
+        table(("label", "class", "images"), [(i, name, f"{int(n):,}") for i, (name, n) in
+                                              enumerate(zip(d.extras["classes"], counts))], right={0, 2})
     return 0
 
 

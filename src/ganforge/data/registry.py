@@ -27,7 +27,7 @@ class Dataset:
     source: str  # one line: where the data came from
     train_labels: Optional[Tensor] = None  # (N,) int64
     test_labels: Optional[Tensor] = None
-    extras: dict = field(default_factory=dict)  # e.g. mode centres of the toys
+    extras: dict = field(default_factory=dict)  # e.g. mode centres of the toys, class names
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -49,22 +49,33 @@ class Dataset:
 class DataOptions:
     root: Optional[Path] = None  # --data-root
     download: bool = False  # --download
-    image_size: int = 64  # CelebA-class side
+    image_size: int = 64  # side of colour and folder images
     seed: int = 0  # fixes random splits and synthetic data
+    images: Optional[Path] = None  # --images: a folder of the user's images
+    background: str = "white"  # what transparent pixels are composited on
+    fit: str = "crop"  # crop or pad to a square
+    channels: Optional[int] = None  # 1 or 3; None: from the data
 
 
 Loader = Callable[[DataOptions], Dataset]
 DATASETS: Registry[Loader] = Registry("dataset")
 
 
-def register_dataset(name: str, *, family: str, about: str, get: str, classes: int = 0):
-    """``get``: one line on how to obtain the full data, shown by ``ganforge data``; ``classes``: how
-    many label values its items carry (0: unlabelled), what --conditional trains on."""
+def register_dataset(name: str, *, family: str, about: str, get: str, classes: Optional[int] = 0):
+    """``family``: the model family that fits its items, or "by-size" (28x28: mnist, else celeb); ``get``:
+    one line on how to obtain the full data, shown by ``ganforge data``; ``classes``: how many label values
+    its items carry (0: unlabelled; None: as many as the data has), what --conditional trains on."""
     return DATASETS.register(name, family=family, about=about, get=get, classes=classes)
 
 
-def dataset_classes(name: str) -> int:
+def dataset_classes(name: str) -> Optional[int]:
     return DATASETS.entry(name).meta["classes"]
+
+
+def dataset_family(name: str, image_size: int) -> str:
+    """The model family for dataset ``name`` at ``image_size`` (which only by-size datasets read)."""
+    family = DATASETS.entry(name).meta["family"]
+    return ("mnist" if image_size == 28 else "celeb") if family == "by-size" else family
 
 
 def load_dataset(name: str, options: DataOptions = DataOptions()) -> Dataset:

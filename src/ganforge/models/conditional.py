@@ -44,20 +44,32 @@ def conditional_generator(name: str, *, shape: tuple[int, ...], z_dim: int, clas
 
 
 class ProjectionD(nn.Module):
+    """D(x, y) = D(x) + <e(y), phi(x)> (Miyato and Koyama 2018), phi(x) being the input of D's last weight
+    layer: a linear layer to one logit, or a convolution to one map of 1x1 (DCGAN's, a linear layer over
+    the whole last feature map)."""
+
     def __init__(self, d: nn.Module, classes: int):
         super().__init__()
-        linears = [m for m in d.modules() if isinstance(m, nn.Linear)]
-        if not linears or linears[-1].out_features != 1:
+        layers = [m for m in d.modules() if isinstance(m, (nn.Linear, nn.Conv2d))]
+        last = layers[-1] if layers else None
+        if isinstance(last, nn.Linear) and last.out_features == 1:
+            features = last.in_features
+        elif isinstance(last, nn.Conv2d) and last.out_channels == 1:
+            features = last.in_channels * last.kernel_size[0] * last.kernel_size[1]
+        else:
             raise GanforgeError("--conditional needs a discriminator whose last weight layer is a linear layer to "
-                                "one logit")
+                                "one logit, or a convolution to one 1x1 map")
         self.d, self.classes = d, classes
-        self.embed = nn.Embedding(classes, linears[-1].in_features)
+        self.embed = nn.Embedding(classes, features)
         nn.init.normal_(self.embed.weight, std=0.02)  # start near the unconditional D
         self._phi: Optional[Tensor] = None
-        linears[-1].register_forward_hook(self._keep_features)
+        last.register_forward_hook(self._keep_features)
 
     def _keep_features(self, module: nn.Module, inputs: tuple[Tensor, ...], output: Tensor) -> None:
-        self._phi = inputs[0]
+        if output.dim() == 4 and output.shape[-2:] != (1, 1):
+            raise GanforgeError(f"--conditional: D's last convolution makes a {tuple(output.shape[-2:])} map, "
+                                "not one logit per sample")
+        self._phi = inputs[0].flatten(1)
 
     def forward(self, x: Tensor, y: Tensor) -> Tensor:
         logits = self.d(x)  # (B,) or (B/m,) under packing

@@ -207,15 +207,20 @@ class GanTrainer:
 
 
 def build_gan(cfg: TrainConfig, shape: tuple[int, ...], device: torch.device, world: World = SINGLE,
-              prior: Optional[Tensor] = None, *, batches: Optional[Batches] = None, **run: Any) -> GanTrainer:
+              prior: Optional[Tensor] = None, *, labels: Optional[int] = None, batches: Optional[Batches] = None,
+              **run: Any) -> GanTrainer:
     """Models, CPU fast layers, spectral norm, packing, SyncBatchNorm, memory format, compilation,
     optimisers and DDP wrappers, as the resolved ``cfg`` says, for data of ``shape`` (``prior``: how
-    often G draws each cluster, under --clusters). The order is part of the recipe: the models'
-    initial weights come from the global RNG, G's first. ``run``: GanTrainer's fields of a run."""
+    often G draws each cluster, under --clusters; ``labels``: how many classes the data's labels have,
+    where the dataset does not say). The order is part of the recipe: the models' initial weights come
+    from the global RNG, G's first. ``run``: GanTrainer's fields of a run."""
     if cfg.batch_size // world.size % cfg.pack:
         raise GanforgeError(f"each of the {world.size} processes gets {cfg.batch_size // world.size} samples a "
                             f"batch, which --pack {cfg.pack} does not divide")
-    classes = cfg.clusters or (dataset_classes(cfg.dataset) if cfg.conditional else 0)
+    labels = dataset_classes(cfg.dataset) if labels is None else labels
+    if cfg.conditional and not labels:
+        raise GanforgeError("--conditional needs labels: put the images in one subfolder per class")
+    classes = cfg.clusters or (labels if cfg.conditional else 0)
     G = (conditional_generator(cfg.generator, shape=shape, z_dim=cfg.z_dim, classes=classes) if classes
          else build_model(cfg.generator, role="G", shape=shape, z_dim=cfg.z_dim)).to(device)
     D = build_model(cfg.discriminator, role="D", shape=(cfg.pack * shape[0], *shape[1:])).to(device)
@@ -281,7 +286,8 @@ def build_gan_trainer(s: Setting) -> GanTrainer:
         check_count(cfg.clusters, len(s.data.train))  # on every rank: none may wait for a rank 0 that failed
         clusters = same_on_all_ranks(find_clusters(s.data.train, cfg.clusters, cfg.seed) if s.world.main else None,
                                      s.world)
-    gan = build_gan(cfg, s.data.shape, s.device, s.world, prior=None if clusters is None else clusters.prior)
+    gan = build_gan(cfg, s.data.shape, s.device, s.world, prior=None if clusters is None else clusters.prior,
+                    labels=len(s.data.extras.get("classes", ())) if dataset_classes(cfg.dataset) is None else None)
     train_x = s.data.train.to(s.device).contiguous(memory_format=memory_format(cfg, s.device, s.data.shape))
     labels = s.data.train_labels if clusters is None else clusters.assignment
     gan.batches = Batches(train_x, labels.to(s.device) if gan.classes else None, batch_size=cfg.batch_size,

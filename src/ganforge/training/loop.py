@@ -64,12 +64,16 @@ class Task(Protocol):
     def close(self) -> None: ...
 
 
+def data_options(cfg: Any) -> DataOptions:
+    """What a loader reads of a training config (any object with the data group's options)."""
+    return DataOptions(root=Path(cfg.data_root) if cfg.data_root else None, download=cfg.download,
+                       image_size=cfg.image_size, seed=cfg.seed, images=Path(cfg.images) if cfg.images else None,
+                       background=cfg.background, fit=cfg.fit, channels=cfg.channels)
+
+
 def load_training_data(cfg: Any) -> Dataset:
-    """The dataset a training config names (fields dataset, data_root, download, image_size, seed, limit),
-    checked to hold at least one batch."""
-    data = load_dataset(cfg.dataset, DataOptions(root=Path(cfg.data_root) if cfg.data_root else None,
-                                                 download=cfg.download, image_size=cfg.image_size,
-                                                 seed=cfg.seed)).limit(cfg.limit)
+    """The dataset a training config names (its data options and seed), checked to hold at least one batch."""
+    data = load_dataset(cfg.dataset, data_options(cfg)).limit(cfg.limit)
     say(f"data: {data.describe()}")
     if len(data.train) < cfg.batch_size:
         raise GanforgeError(f"-b {cfg.batch_size} is larger than the {len(data.train)} training items")
