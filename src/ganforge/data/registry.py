@@ -87,6 +87,21 @@ def to_unit_range(images_uint8: Tensor) -> Tensor:
     return images_uint8.float().div_(127.5).sub_(1.0)
 
 
+def as_pixels(x: Tensor, chunk: int = 4096) -> Optional[Tensor]:
+    """Images ``x`` that ``to_unit_range`` made, as the uint8 pixels they came from (a quarter of the
+    memory; ``to_unit_range`` of them gives ``x`` back bit for bit); None for anything else."""
+    if x.dtype != torch.float32 or x.dim() != 4:
+        return None
+    out = torch.empty(x.shape, dtype=torch.uint8)
+    for start in range(0, len(x), chunk):  # bounded scratch memory for large sets
+        part = x[start:start + chunk]
+        pixels = part.add(1).mul_(127.5).round_().clamp_(0, 255).to(torch.uint8)
+        if not torch.equal(to_unit_range(pixels), part):
+            return None
+        out[start:start + chunk] = pixels
+    return out
+
+
 def missing(what: str, how: str) -> GanforgeError:
     return GanforgeError(f"{what} not found; {how}")
 

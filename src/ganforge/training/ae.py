@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 from .. import plots
 from ..checkpoint import prefixed, save_checkpoint
 from ..config import AEConfig, resolve_ae, resumed
+from ..data.registry import as_pixels
 from ..errors import GanforgeError
 from ..io import RUNS, timestamp
 from ..models import build_model
@@ -161,7 +162,9 @@ def _build_task(s: Setting) -> AETask:
             "latent_reg": cfg.latent_reg}
     ks_path = Path(cfg.out) / KS_FILE
     ks_history = read_record(ks_path, expect=("latent-normality",))["epochs"] if ks_path.is_file() else []
-    batches = Batches(s.data.train.to(device), batch_size=cfg.batch_size, seed=cfg.seed, draw_rng=s.data_rng)
+    pixels = as_pixels(s.data.train)  # uint8 on the device, floats per batch
+    batches = Batches((s.data.train if pixels is None else pixels).to(device), batch_size=cfg.batch_size,
+                      seed=cfg.seed, draw_rng=s.data_rng)
     return AETask(cfg, model, opt, batches, s.data.test[: cfg.cdf_samples].to(device),
                   s.data.test[:8].to(device), ks_history, meta)
 

@@ -8,6 +8,7 @@ from typing import Optional
 import torch
 from torch import Tensor
 
+from ..data.registry import to_unit_range
 from .distributed import SINGLE, World
 
 EPOCH_SEED_STRIDE = 1_000_003  # a prime: the (seed, epoch) pairs of any run give distinct generator seeds
@@ -55,7 +56,8 @@ class ClassRuns:
 
 
 class Batches:
-    """Training items ``x`` (N, ...) on the device and their classes ``y`` (N,) where the task reads them."""
+    """Training items ``x`` (N, ...) on the device, images as uint8 pixels where they are, and their classes
+    ``y`` (N,) where the task reads them."""
 
     def __init__(self, x: Tensor, y: Optional[Tensor] = None, *, batch_size: int, seed: int,
                  draw_rng: torch.Generator, world: World = SINGLE, class_runs: Optional[ClassRuns] = None):
@@ -73,8 +75,12 @@ class Batches:
         return order.to(self.x.device)
 
     def take(self, index: Tensor) -> tuple[Tensor, Optional[Tensor]]:
-        """The global batch ``index`` names: this process's share of its items and their classes."""
-        return self.world.shard(self.x[index]), None if self.y is None else self.world.shard(self.y[index])
+        """The global batch ``index`` names: this process's share of its items (images held as uint8 pixels
+        become floats in [-1, 1] here, batch by batch) and their classes."""
+        x = self.x[index]
+        if x.dtype == torch.uint8:
+            x = to_unit_range(x)
+        return self.world.shard(x), None if self.y is None else self.world.shard(self.y[index])
 
     def draw(self) -> tuple[Tensor, Optional[Tensor]]:
         """A fresh random global batch (this process's share), for look-ahead D steps."""

@@ -18,7 +18,7 @@ from .. import plots
 from ..checkpoint import save_generator
 from ..config import PLAIN, TrainConfig, resolve, resumed
 from ..console import say
-from ..data.registry import dataset_classes
+from ..data.registry import as_pixels, dataset_classes
 from ..errors import GanforgeError
 from ..io import RUNS, timestamp
 from ..losses import GanLoss, get_loss
@@ -288,7 +288,9 @@ def build_gan_trainer(s: Setting) -> GanTrainer:
                                      s.world)
     gan = build_gan(cfg, s.data.shape, s.device, s.world, prior=None if clusters is None else clusters.prior,
                     labels=len(s.data.extras.get("classes", ())) if dataset_classes(cfg.dataset) is None else None)
-    train_x = s.data.train.to(s.device).contiguous(memory_format=memory_format(cfg, s.device, s.data.shape))
+    pixels = as_pixels(s.data.train)  # images live on the device as uint8, a quarter of float32's memory
+    train_x = (s.data.train if pixels is None else pixels).to(s.device)
+    train_x = train_x.contiguous(memory_format=memory_format(cfg, s.device, s.data.shape))
     labels = s.data.train_labels if clusters is None else clusters.assignment
     gan.batches = Batches(train_x, labels.to(s.device) if gan.classes else None, batch_size=cfg.batch_size,
                           seed=cfg.seed, draw_rng=s.data_rng, world=s.world,
