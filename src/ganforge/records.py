@@ -30,6 +30,7 @@ KINDS = {
     "image-evaluation": "FID, KID, classifier score and more in an evaluator's features (metrics.json)",
     "toy-evaluation": "mode coverage of a 2-D toy generator (metrics.json)",
     "stacked-mnist-evaluation": "mode coverage of a Stacked MNIST generator (metrics.json)",
+    "coverage-evaluation": "NDB: how a generator without an evaluator covers k-means cells of its data (metrics.json)",
     "inversion": "latents found for images, every restart's loss (results.json)",
     "restoration": "masked images filled in, PSNR and SSIM per mask (results.json)",
     "interpolation": "decoded rows between pairs of images (results.json)",

@@ -74,6 +74,12 @@ def cmd_evaluate(args) -> int:
               + (f", {m['conditional_accuracy']:.1%} the triple asked for" if "conditional_accuracy" in m else ""))
         print("  of which: digits per channel (R, G, B) " + " / ".join(f"{k:.3f}" for k in m["channel_kl_to_uniform"])
               + f", dependence between channels {m['channel_dependence']:.3f}")
+    elif record["kind"] == "coverage-evaluation":
+        print(f"coverage of {rows[0]['bins']} k-means cells of the training images ({record['features']}):")
+        for r in rows:
+            what = r["truncation"] if isinstance(r["truncation"], str) else f"psi {r['truncation'] or 'none'}"
+            print(f"  {what:>12}: {r['ndb']} cells differ (NDB/K {r['ndb_share']:.2f}), KL over cells "
+                  f"{r['bin_kl']:.3f}, {r['empty_bins']} empty, {r['samples']:,} samples")
     else:
         m = rows[0]
         print(f"{gen.dataset}: {m['modes_with_any_sample']} of {m['modes_total']} modes with a sample, "

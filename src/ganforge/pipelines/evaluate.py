@@ -20,7 +20,8 @@ from ..board import Board
 from ..console import say
 from ..data import DataOptions, load_dataset
 from ..errors import GanforgeError
-from ..evaluation.classifier import load_evaluator
+from ..evaluation.classifier import EVALUATOR_DATASETS, load_evaluator
+from ..evaluation.coverage import FEATURE_SIDE, ndb, pixel_features
 from ..evaluation.metrics import evaluate_images, fid, image_metrics, real_features
 from ..evaluation.modes import STACKED_SAMPLES, TOY_SAMPLES, mode_histogram_metrics, stacked_breakdown, stacked_modes, \
     toy_metrics
@@ -34,6 +35,7 @@ METRICS_FILE = "metrics.json"
 
 
 IMAGE_SAMPLES = 10_000
+COVERAGE_SAMPLES = 2_000  # NDB's test has the power it needs at a few thousand samples
 
 
 def evaluation_folder(generator: Path) -> Path:
@@ -56,6 +58,8 @@ def evaluate(gen: OpenedGenerator, out: Path, *, n: Optional[int] = None,
         kind, record = "toy-evaluation", _toy(gen, out, n or TOY_SAMPLES, psis[0], seed)
     elif gen.dataset == "stacked-mnist":
         kind, record = "stacked-mnist-evaluation", _stacked(gen, n or STACKED_SAMPLES, psis[0], seed, evaluator)
+    elif evaluator is None and gen.dataset not in EVALUATOR_DATASETS:  # no evaluator: how well it covers the data
+        kind, record = "coverage-evaluation", _coverage(gen, n or COVERAGE_SAMPLES, psis, seed, data_root)
     else:
         kind, record = "image-evaluation", _images(gen, out, n or IMAGE_SAMPLES, psis, seed, evaluator, inception,
                                                    data_root)
@@ -69,6 +73,32 @@ def evaluate(gen: OpenedGenerator, out: Path, *, n: Optional[int] = None,
             board.scalars(r, int(gen.meta.get("iterations", 0)), "evaluate" if psi is None else f"evaluate-psi{psi:g}")
         board.close()
     return {"kind": kind, **record}
+
+
+def generator_data(gen: OpenedGenerator, data_root: Optional[str]) -> DataOptions:
+    """The data options a generator was trained with, as far as its file says (folder and emoji runs
+    keep them), with ``data_root`` where given."""
+    saved = gen.meta.get("data", {})
+    return DataOptions(root=Path(data_root) if data_root else saved.get("data_root") and Path(saved["data_root"]),
+                       images=saved.get("images") and Path(saved["images"]),
+                       image_size=saved.get("image_size", gen.shape[-1]), background=saved.get("background", "white"),
+                       fit=saved.get("fit", "crop"), channels=gen.shape[0])
+
+
+def _coverage(gen: OpenedGenerator, n: int, psis: list[Optional[float]], seed: int,
+              data_root: Optional[str]) -> dict[str, Any]:
+    """NDB of the generator's samples over k-means cells of the training images, beside the test split's."""
+    data = load_dataset(gen.dataset, generator_data(gen, data_root))
+    if tuple(data.shape) != tuple(gen.shape):
+        raise GanforgeError(f"{gen.source} makes {'x'.join(map(str, gen.shape))} images, but its data is "
+                            f"{'x'.join(map(str, data.shape))}")
+    real = pixel_features(data.train)
+    rows = [{"truncation": "test split", "samples": len(data.test), **ndb(real, pixel_features(data.test), seed=seed)}]
+    for psi in psis:
+        images, _ = sample(gen.G, n, gen.z_dim, psi=psi, seed=seed, device=gen.device)
+        rows.append({"truncation": psi, "samples": n, **ndb(real, pixel_features(images.cpu()), seed=seed)})
+    return {"features": f"pixels at up to {FEATURE_SIDE}x{FEATURE_SIDE}, k-means cells of the training images",
+            "results": rows}
 
 
 def _images(gen: OpenedGenerator, out: Path, n: int, psis: list[Optional[float]], seed: int,

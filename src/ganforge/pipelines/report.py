@@ -188,18 +188,24 @@ def _image_evaluation(record: Record) -> list[Item]:
 
 def _mode_evaluation(record: Record) -> list[Item]:
     path = record.path.parent
-    what = "Stacked MNIST modes" if record.kind == "stacked-mnist-evaluation" else "modes of a 2-D toy"
+    what = {"stacked-mnist-evaluation": "Stacked MNIST modes", "coverage-evaluation": "coverage of k-means cells (NDB)"
+            }.get(record.kind, "modes of a 2-D toy")
     item = Item(path, record.kind, f"{what}: evaluation of {record.get('generator', path.parent.name)}")
     rows = record.get("results") or []
     keys = [k for k in ("modes_with_any_sample", "modes_covered", "modes_total", "high_quality_share", "reverse_kl",
-                        "kl_to_uniform", "conditional_accuracy", "samples")
+                        "kl_to_uniform", "conditional_accuracy", "ndb", "ndb_share", "bins", "bin_kl", "empty_bins",
+                        "samples")
             if rows and k in rows[0]]
     item.body.append(table(["truncation ψ", *keys],
-                           [["none" if record.get("truncation") is None else record["truncation"],
-                             *[r[k] for k in keys]] for r in rows]))
+                           [[_psi(r.get("truncation", record.get("truncation"))), *[r[k] for k in keys]]
+                            for r in rows]))
     if (path / "samples.png").exists():
         item.body.append(_grid([_img(path / "samples.png", "samples over the mode centres")]))
     return [item]
+
+
+def _psi(truncation) -> str:
+    return "none" if truncation is None else str(truncation)
 
 
 def _inversion(record: Record) -> list[Item]:
@@ -279,6 +285,7 @@ SECTIONS: dict[str, Callable[[Record], list[Item]]] = {
     "image-evaluation": _image_evaluation,
     "toy-evaluation": _mode_evaluation,
     "stacked-mnist-evaluation": _mode_evaluation,
+    "coverage-evaluation": _mode_evaluation,
     "inversion": _inversion,
     "restoration": _restoration,
     "interpolation": _interpolation,

@@ -18,6 +18,7 @@ from .. import plots
 from ..checkpoint import save_generator
 from ..config import PLAIN, TrainConfig, resolve, resumed
 from ..console import say
+from ..data import DATASETS
 from ..data.registry import as_pixels, dataset_classes
 from ..errors import GanforgeError
 from ..io import RUNS, timestamp
@@ -301,6 +302,8 @@ def build_gan_trainer(s: Setting) -> GanTrainer:
     gan.centres = s.data.extras.get("centres")
     gan.meta = {"generator": cfg.generator, "discriminator": cfg.discriminator, "z_dim": cfg.z_dim,
                 "shape": list(s.data.shape), "dataset": cfg.dataset, "loss": cfg.loss, "classes": gan.classes}
+    if DATASETS.entry(cfg.dataset).meta["family"] == "by-size":  # what evaluate needs to read the same data
+        gan.meta["data"] = {k: getattr(cfg, k) for k in ("images", "data_root", "image_size", "background", "fit")}
     if clusters is not None:
         gan.meta["clusters"] = {"prior": clusters.prior.tolist(), "digest": clusters.digest()}
     if cfg.ema:

@@ -1,0 +1,53 @@
+"""NDB, coverage for data without an evaluator: a sampler of the data's own distribution leaves few
+cells different, a collapsed one most of them; `evaluate` on a folder run reports it."""
+import numpy as np
+import torch
+from PIL import Image
+
+from ganforge.cli import main
+from ganforge.evaluation.coverage import ndb, pixel_features
+from ganforge.pipelines.report import build_report
+from ganforge.records import read_record
+
+
+def _blobs(n: int, modes: list[int], seed: int) -> torch.Tensor:
+    """``n`` points around the chosen ones of 10 well-separated centres in the plane."""
+    g = torch.Generator().manual_seed(seed)
+    centres = torch.stack([torch.arange(10.0) * 10, torch.zeros(10)], 1)
+    which = torch.tensor(modes)[torch.randint(len(modes), (n,), generator=g)]
+    return centres[which] + torch.randn(n, 2, generator=g)
+
+
+def test_ndb_tells_a_covering_sampler_from_a_collapsed_one():
+    real = _blobs(3000, list(range(10)), seed=0)
+    good = ndb(real, _blobs(3000, list(range(10)), seed=1), bins=20)
+    collapsed = ndb(real, _blobs(3000, [3, 7], seed=2), bins=20)
+    assert good["bins"] == 20 and good["ndb_share"] <= 0.2 and good["empty_bins"] == 0
+    assert collapsed["ndb_share"] >= 0.8 and collapsed["empty_bins"] >= 14  # 8 of 10 blobs (16 of 20 cells) unseen
+    assert collapsed["bin_kl"] > 10 * good["bin_kl"]
+
+
+def test_pixel_features_pool_large_images_to_32():
+    assert pixel_features(torch.zeros(2, 3, 64, 64)).shape == (2, 3 * 32 * 32)
+    assert pixel_features(torch.zeros(2, 1, 28, 28)).shape == (2, 784)
+
+
+def test_evaluate_reports_coverage_for_a_folder_run(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("GANFORGE_CACHE", str(tmp_path / "cache"))
+    folder = tmp_path / "pictures"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(40):
+        Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(folder / f"{i}.png")
+    run = tmp_path / "run"
+    assert main(["train", "--images", str(folder), "--image-size", "16", "-b", "12", "-e", "1", "-q",
+                 "-o", str(run)]) == 0
+    assert main(["evaluate", "--generator", str(run), "-n", "100"]) == 0
+    record = read_record(run / "evaluation" / "metrics.json")
+    assert record.kind == "coverage-evaluation" and record["features"].startswith("pixels")
+    test_row, sample_row = record["results"]
+    assert test_row["truncation"] == "test split" and test_row["samples"] == 4 and sample_row["samples"] == 100
+    assert 0 <= sample_row["ndb"] <= sample_row["bins"] == 18  # 36 training images: at most half as many cells
+    assert "cells differ" in capsys.readouterr().out
+    page = build_report([run])  # the evaluation has its section in the run's report
+    assert "coverage of k-means cells (NDB)" in page and '<td class="t">test split</td>' in page
