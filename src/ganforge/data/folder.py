@@ -45,6 +45,8 @@ def parse_background(text: str) -> tuple[int, int, int]:
 def find_images(root: Path) -> tuple[list[Path], Optional[list[int]], list[str]]:
     """(files, their labels or None, class names) under ``root``: one class per subfolder holding images
     (files at the top level then left out, as ImageFolder does), else the top level's files, unlabelled."""
+    if root.is_file():
+        raise GanforgeError(f"--images {root} is a file; give the folder that holds the images")
     if not root.is_dir():
         raise missing(f"image folder {root}", "give --images a folder of images, or of class subfolders of images")
     classes = sorted(d.name for d in root.iterdir() if d.is_dir() and _files(d, recursive=True))
@@ -180,7 +182,7 @@ def emoji_file(options: DataOptions) -> Path:
         if path.is_file():
             return path
     raise missing(f"the emoji set ({EMOJI_FILE} under --data-root)" if options.root is None else
-                  f"{EMOJI_FILE} under {options.root}", "see docs/data.md#emoji for the one command that makes it")
+                  f"{EMOJI_FILE} under {options.root}", "docs/data.md#emoji gives the one command that makes it (scripts/emoji_npz.py)")
 
 
 @register_dataset("emoji", family="by-size", classes=10, about="Noto Color Emoji, 3,786 RGBA 64x64 pictures in 10 "
