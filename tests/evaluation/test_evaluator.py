@@ -1,13 +1,17 @@
 import hashlib
 import json
+import math
+from pathlib import Path
 
 import pytest
+import torch
 
 from ganforge.cli import main
-from ganforge.data import load_dataset
+from ganforge.data import DataOptions, load_dataset
 from ganforge.errors import GanforgeError
 from ganforge.records import read_record
 from ganforge.evaluation.classifier import accuracy, load_evaluator, weights_dir
+from ganforge.evaluation.metrics import class_kl_to_data
 
 
 def test_shipped_mnist_evaluator_matches_its_record():
@@ -91,3 +95,23 @@ def test_shipped_fashion_evaluator_matches_its_record():
     except GanforgeError:
         pytest.skip("Fashion-MNIST is not installed here (apt-get install dataset-fashion-mnist)")
     assert accuracy(net, data.test, data.test_labels) == pytest.approx(rec["test_accuracy"], abs=1e-4)
+
+
+def test_shipped_emoji_evaluator_reads_colour_at_its_size_and_matches_its_record():
+    rec = read_record(weights_dir() / "evaluators.json", expect=("evaluators",))["evaluators"]["emoji"]
+    assert hashlib.sha256((weights_dir() / rec["file"]).read_bytes()).hexdigest() == rec["sha256"]
+    net, meta = load_evaluator("emoji")
+    assert (net.channels, meta["classes"], meta["test_accuracy"]) == (3, 10, rec["test_accuracy"])
+    assert net(torch.zeros(2, 3, 64, 64)).shape == (2, 10) and net.features(torch.zeros(2, 3, 32, 32)).shape == (2, 128)
+    shared = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+    if not (shared / "emoji-noto-64.npz").is_file():
+        pytest.skip("the emoji set is not on this machine (scripts/emoji_npz.py makes it)")
+    data = load_dataset("emoji", DataOptions(root=shared))
+    assert accuracy(net, data.test, data.test_labels) == pytest.approx(rec["test_accuracy"], abs=1e-4)
+
+
+def test_class_kl_to_data_is_zero_for_the_datas_own_mix_and_grows_as_the_mix_drifts():
+    real = torch.eye(3)[torch.tensor([0] * 60 + [1] * 30 + [2] * 10)]
+    assert class_kl_to_data(real, real[torch.randperm(100)]) == pytest.approx(0.0, abs=1e-9)
+    only_first = torch.eye(3)[torch.zeros(100, dtype=torch.long)]
+    assert class_kl_to_data(real, only_first) == pytest.approx(math.log(1 / 0.6), rel=1e-4)

@@ -29,7 +29,8 @@ def add_parsers(sub) -> None:
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("train-evaluator", help="train the LeNet evaluator used by evaluate")
-    p.add_argument("--dataset", choices=EVALUATOR_DATASETS, required=True, help="mnist or fashion")
+    p.add_argument("--dataset", choices=EVALUATOR_DATASETS, required=True, help=", ".join(EVALUATOR_DATASETS))
+    p.add_argument("--data-root", help="folder holding the dataset, as for train (emoji: its .npz)")
     p.add_argument("-e", "--epochs", type=int_at_least(1), default=12, help="epochs (12)")
     add_out(p, "inside the installed package")
     add_seed(p)
@@ -57,12 +58,14 @@ def cmd_evaluate(args) -> int:
                       inception=Path(args.inception) if args.inception else None, data_root=args.data_root)
     rows = record["results"]
     if record["kind"] == "image-evaluation":
-        print(f"{'psi':>6} {'FID':>9} {'KID':>9} {'score':>7} {'real':>6} {'KL(hist)':>9} {'prec':>6} {'recall':>6}")
+        print(f"in the features of the {record['features']}")
+        print(f"{'psi':>6} {'FID':>9} {'KID':>9} {'score':>7} {'real':>6} {'KL(unif)':>9} {'KL(data)':>9} {'prec':>6} "
+              f"{'recall':>6}")
         for r in rows:
             psi = "none" if r["truncation"] is None else f"{r['truncation']:g}"
             print(f"{psi:>6} {r['lenet_fid']:>9.3f} {r['lenet_kid']:>9.5f} {r['classifier_score']:>7.3f} "
-                  f"{r['classifier_score_real']:>6.3f} {r['class_kl_to_uniform']:>9.4f} {r['precision']:>6.3f} "
-                  f"{r['recall']:>6.3f}")
+                  f"{r['classifier_score_real']:>6.3f} {r['class_kl_to_uniform']:>9.4f} {r['class_kl_to_data']:>9.4f} "
+                  f"{r['precision']:>6.3f} {r['recall']:>6.3f}")
         for r in rows:
             if "conditional_accuracy" in r:
                 print(f"class-conditional: {r['conditional_accuracy']:.1%} of samples show the class asked for; "
@@ -96,7 +99,8 @@ def cmd_train_evaluator(args) -> int:
     from ..evaluation.classifier import train_evaluator
 
     record = train_evaluator(args.dataset, epochs=args.epochs, seed=args.seed,
-                             out=Path(args.out) if args.out else None)
+                             out=Path(args.out) if args.out else None,
+                             data_root=Path(args.data_root) if args.data_root else None)
     print(f"{args.dataset} evaluator: test accuracy {record['test_accuracy']:.4f}, sha256 {record['sha256'][:16]}..., "
           f"written to {record['path']}")
     return 0

@@ -19,20 +19,23 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..checkpoint import load_checkpoint, load_weights, prefixed, save_checkpoint, unprefixed
-from ..data import load_dataset
+from ..data import DataOptions, load_dataset
 from ..errors import GanforgeError
 from ..records import read_record, write_record
 
 FEATURES = 128
-EVALUATOR_DATASETS = ("mnist", "fashion")
+EVALUATOR_DATASETS = ("mnist", "fashion", "emoji")
+SIDE = 28  # what the network sees: larger images are average-pooled to it
 WEIGHTS = "weights"
 
 
 class LeNet(nn.Module):
-    """(B, 1, 28, 28) in [-1, 1] -> 10 logits; ``features`` gives the 128-d penultimate layer."""
+    """(B, C, H, W) in [-1, 1] -> ``classes`` logits; ``features`` gives the 128-d penultimate layer. Images
+    larger than 28x28 are average-pooled to it first (colour ones keep their channels)."""
 
     def __init__(self, channels: int = 1, classes: int = 10):
         super().__init__()
+        self.channels = channels
         self.body = nn.Sequential(
             nn.Conv2d(channels, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(True), nn.MaxPool2d(2),  # (B, 32, 14, 14)
             nn.Conv2d(32, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU(True), nn.MaxPool2d(2),  # (B, 64, 7, 7)
@@ -41,10 +44,12 @@ class LeNet(nn.Module):
         self.head = nn.Sequential(nn.Dropout(0.3), nn.Linear(FEATURES, classes))
 
     def features(self, x: Tensor) -> Tensor:
+        if x.shape[-1] != SIDE:
+            x = F.adaptive_avg_pool2d(x, SIDE)
         return self.body(x)  # (B, 128)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.head(self.body(x))  # (B, 10)
+        return self.head(self.features(x))  # (B, classes)
 
 
 def weights_dir() -> Path:
@@ -62,15 +67,15 @@ def load_evaluator(dataset: str, *, path: Optional[Path] = None, device="cpu") -
         raise GanforgeError(f"{path} is not an evaluator checkpoint")
     if meta.get("dataset") != dataset:
         raise GanforgeError(f"evaluator {path} is for {meta.get('dataset')}, not {dataset}")
-    net = LeNet(channels=1)
+    net = LeNet(channels=meta.get("channels", 1), classes=meta.get("classes", 10))
     load_weights(net, unprefixed("net", tensors), str(path))
     meta["sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
     return net.to(device).eval().requires_grad_(False), meta
 
 
-def shift_augment(x: Tensor, generator: torch.Generator, max_shift: int = 2) -> Tensor:
-    """Random translations by up to ``max_shift`` pixels, padding with the background (-1)."""
-    padded = F.pad(x, [max_shift] * 4, value=-1.0)
+def shift_augment(x: Tensor, generator: torch.Generator, max_shift: int = 2, fill: float = -1.0) -> Tensor:
+    """Random translations by up to ``max_shift`` pixels, padding with the background ``fill``."""
+    padded = F.pad(x, [max_shift] * 4, value=fill)
     n, _, h, w = x.shape
     dx = torch.randint(0, 2 * max_shift + 1, (n,), generator=generator)
     dy = torch.randint(0, 2 * max_shift + 1, (n,), generator=generator)
@@ -87,15 +92,17 @@ def accuracy(net: nn.Module, x: Tensor, y: Tensor) -> float:
 
 
 def train_evaluator(dataset: str, *, epochs: int = 12, batch_size: int = 128, lr: float = 2e-3, seed: int = 0,
-                    out: Optional[Path] = None, quiet: bool = False) -> dict:
+                    out: Optional[Path] = None, quiet: bool = False, data_root: Optional[Path] = None) -> dict:
     """Train the evaluator on ``dataset``'s training split; write its weights and record its test accuracy."""
     if dataset not in EVALUATOR_DATASETS:
         raise GanforgeError(f"evaluators are trained for {', '.join(EVALUATOR_DATASETS)}, not {dataset}")
-    data = load_dataset(dataset)
+    data = load_dataset(dataset, DataOptions(root=data_root))
     print(f"data: {data.describe()}", file=sys.stderr)
     torch.manual_seed(seed)
     g = torch.Generator().manual_seed(seed)
-    net = LeNet()
+    classes = len(data.extras.get("classes", ())) or 10
+    fill = float(data.train[:, :, 0, 0].mean())  # the background shifts reveal: black digits' -1, white emoji's 1
+    net = LeNet(channels=data.shape[0], classes=classes)
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
     steps = epochs * (len(data.train) // batch_size)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)
@@ -105,7 +112,7 @@ def train_evaluator(dataset: str, *, epochs: int = 12, batch_size: int = 128, lr
         order = torch.randperm(len(data.train), generator=g)
         for b in range(len(data.train) // batch_size):
             idx = order[b * batch_size:(b + 1) * batch_size]
-            x = shift_augment(data.train[idx], g)
+            x = shift_augment(data.train[idx], g, fill=fill)
             loss = F.cross_entropy(net(x), data.train_labels[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -120,6 +127,7 @@ def train_evaluator(dataset: str, *, epochs: int = 12, batch_size: int = 128, lr
     path = out_dir / f"{dataset}.safetensors"
     save_checkpoint(path, prefixed("net", net.state_dict()), {
         "kind": "evaluator", "dataset": dataset, "architecture": "LeNet", "features": FEATURES,
+        "channels": data.shape[0], "classes": classes,
         "test_accuracy": round(acc, 5), "train_images": len(data.train), "source": data.source, "epochs": epochs})
     record_path = out_dir / "evaluators.json"
     records = read_record(record_path, expect=("evaluators",))["evaluators"] if record_path.exists() else {}

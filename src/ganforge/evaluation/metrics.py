@@ -30,7 +30,7 @@ class Evaluated:
 
 @torch.no_grad()
 def evaluate_images(net: nn.Module, images: Tensor, batch: int = 500) -> Evaluated:
-    """Evaluator features and class probabilities of images (N, 1, 28, 28) in [-1, 1]."""
+    """Evaluator features and class probabilities of images (N, C, H, W) in [-1, 1]."""
     device = next(net.parameters()).device
     feats, probs = [], []
     for chunk in images.split(batch):
@@ -113,6 +113,13 @@ def class_histogram(probs: Tensor) -> tuple[list[float], float]:
     return (counts.double() / len(probs)).tolist(), kl_to_uniform(counts)
 
 
+def class_kl_to_data(real_probs: Tensor, fake_probs: Tensor, epsilon: float = 1e-6) -> float:
+    """KL(samples' class histogram || the real images'), both as the evaluator reads them: for data whose
+    classes are not equally common (emoji categories), how far the samples' mix is from the data's."""
+    q, p = (torch.bincount(x.argmax(1), minlength=x.shape[1]).double() / len(x) for x in (fake_probs, real_probs))
+    return float((q * torch.log((q + epsilon) / (p + epsilon))).sum())
+
+
 def precision_recall(real: Tensor, fake: Tensor, k: int = 3) -> tuple[float, float]:
     """Kynkaanniemi et al. (2019): precision = share of fakes inside the real manifold (the union
     of balls reaching each real point's k-th neighbour); recall = share of reals inside the fake one."""
@@ -138,6 +145,7 @@ def image_metrics(real: Evaluated, fake: Evaluated) -> dict:
         "lenet_fid": fid(real.features, fake.features), "lenet_kid": kid_mean, "lenet_kid_std": kid_std,
         "classifier_score": classifier_score(fake.probs), "classifier_score_real": classifier_score(real.probs),
         "class_histogram": [round(h, 4) for h in hist], "class_kl_to_uniform": kl,
+        "class_kl_to_data": class_kl_to_data(real.probs, fake.probs),
         "precision": precision, "recall": recall, "n_real": len(real.features), "n_fake": len(fake.features),
     }
 
