@@ -76,7 +76,8 @@ def main() -> None:
            f"{rows['none']['classifier_score_real']:.2f}):", ""]
     md += table("| latent regulariser | FID | KID | classifier score | class KL to uniform | precision | recall |",
                 (f"| {reg} | {r['fid']:.2f} | {r['kid']:.4f} | {r['classifier_score']:.2f} | "
-                 f"{r['class_kl_to_uniform']:.3f} | {r['precision']:.3f} | {r['recall']:.3f} |" for reg, r in rows.items()))
+                 f"{r['class_kl_to_uniform']:.3f} | {r['precision']:.3f} | {r['recall']:.3f} |"
+                 for reg, r in rows.items()))
     write("ae", results, "\n".join(md) + "\n")
 
 

@@ -4,7 +4,6 @@ may change on ``--resume``, and reading a run folder's options back."""
 from __future__ import annotations
 
 import dataclasses
-import math
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -18,6 +17,7 @@ from .models import MODELS, require_model
 from .options import AE_OPTIONS, AUGMENT_KINDS, RUN_OPTIONS, TRAIN_OPTIONS, Option
 from .recipes import MODELS_BY_DATASET, MODELS_BY_FAMILY, PLAIN_BY_DATASET, RECIPES
 from .records import read_record
+
 
 def _config_class(name: str, options: list[Option], doc: str) -> type:
     """A config dataclass with one field per option, defaulting to the option's ``default`` (None for the

@@ -147,7 +147,8 @@ TRAIN_OPTIONS: list[Option] = [
     _opt("dataset", "--dataset", "data", "dataset, any case: " + ", ".join(DATASETS.names()), choices=DATASETS,
          default="mnist"),
     _opt("recipe", "--recipe", "model", "whose settings fill the options left out: a dataset's recipe, or none "
-         "(the report's method)", choices=(*RECIPES, "none"), shown="the dataset's; none when -g or -d is given, or the dataset has none"),
+         "(the report's method)", choices=(*RECIPES, "none"),
+         shown="the dataset's; none when -g or -d is given, or the dataset has none"),
     _opt("generator", ("-g", "--generator-model"), "model", "generator model (see `ganforge models`); naming a model "
          "turns the recipe off", choices=MODELS, recipe=True, shown=_MODELS_SHOWN),
     _opt("discriminator", ("-d", "--discriminator-model"), "model", "discriminator model", choices=MODELS, recipe=True,

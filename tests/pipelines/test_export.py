@@ -70,7 +70,8 @@ def test_default_file_in_the_run_folder_and_bad_input(runs, tmp_path, capsys):
     assert main(["export", "--generator", str(tmp_path / "nowhere")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "does not exist" in err
-    assert main(["export", "--generator", str(runs / "ring"), "-o", str(tmp_path / "no" / "such" / "dir" / "g.onnx")]) == 2
+    missing_dir = tmp_path / "no" / "such" / "dir" / "g.onnx"
+    assert main(["export", "--generator", str(runs / "ring"), "-o", str(missing_dir)]) == 2
     assert "cannot write" in capsys.readouterr().err
 
 

@@ -182,7 +182,8 @@ def emoji_file(options: DataOptions) -> Path:
         if path.is_file():
             return path
     raise missing(f"the emoji set ({EMOJI_FILE} under --data-root)" if options.root is None else
-                  f"{EMOJI_FILE} under {options.root}", "docs/data.md#emoji gives the one command that makes it (scripts/emoji_npz.py)")
+                  f"{EMOJI_FILE} under {options.root}",
+                  "docs/data.md#emoji gives the one command that makes it (scripts/emoji_npz.py)")
 
 
 @register_dataset("emoji", family="by-size", classes=10, about="Noto Color Emoji, 3,786 RGBA 64x64 pictures in 10 "
