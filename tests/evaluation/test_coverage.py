@@ -51,3 +51,32 @@ def test_evaluate_reports_coverage_for_a_folder_run(tmp_path, monkeypatch, capsy
     assert "cells differ" in capsys.readouterr().out
     page = build_report([run])  # the evaluation has its section in the run's report
     assert "coverage of k-means cells (NDB)" in page and '<td class="t">test split</td>' in page
+
+
+def test_an_evaluator_of_your_own_labelled_folder_measures_a_folder_run(tmp_path, monkeypatch, capsys):
+    """train-evaluator --images learns the folder's classes; evaluate --evaluator then reports FID and the
+    class mix in its features instead of coverage."""
+    from ganforge.evaluation.classifier import train_evaluator
+
+    monkeypatch.setenv("GANFORGE_CACHE", str(tmp_path / "cache"))
+    rng = np.random.default_rng(0)
+    for name, colour in (("red", [220, 30, 30]), ("blue", [30, 30, 220])):
+        (tmp_path / "shapes" / name).mkdir(parents=True)
+        for i in range(40):
+            a = np.full((16, 16, 3), 255, np.uint8)
+            x, y = rng.integers(0, 8, 2)
+            a[y:y + 8, x:x + 8] = colour
+            Image.fromarray(a).save(tmp_path / "shapes" / name / f"{i}.png")
+    record = train_evaluator("images", images=tmp_path / "shapes", out=tmp_path / "evaluator", epochs=8,
+                             batch_size=16, quiet=True)
+    assert record["test_accuracy"] == 1.0 and record["test_images"] == 8  # a tenth of each class held out
+    assert main(["train-evaluator", "--images", str(tmp_path / "shapes")]) == 2
+    assert "needs -o DIR" in capsys.readouterr().err
+    run = tmp_path / "run"
+    assert main(["train", "--images", str(tmp_path / "shapes"), "--image-size", "16", "-b", "12", "-e", "1", "-q",
+                 "-o", str(run)]) == 0
+    assert main(["evaluate", "--generator", str(run), "-n", "64",
+                 "--evaluator", str(tmp_path / "evaluator" / "images.safetensors")]) == 0
+    metrics = read_record(run / "evaluation" / "metrics.json")
+    assert metrics.kind == "image-evaluation" and metrics["features"] == "LeNet evaluator for images"
+    assert metrics["results"][0]["lenet_fid"] > 0 and len(metrics["results"][0]["class_histogram"]) == 2

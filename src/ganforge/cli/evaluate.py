@@ -29,7 +29,10 @@ def add_parsers(sub) -> None:
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("train-evaluator", help="train the LeNet evaluator used by evaluate")
-    p.add_argument("--dataset", choices=EVALUATOR_DATASETS, required=True, help=", ".join(EVALUATOR_DATASETS))
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--dataset", choices=EVALUATOR_DATASETS, help=", ".join(EVALUATOR_DATASETS))
+    which.add_argument("--images", metavar="DIR", help="a folder of class subfolders, as train --images reads it "
+                       "(then -o is required: the evaluate --evaluator file goes there)")
     p.add_argument("--data-root", help="folder holding the dataset, as for train (emoji: its .npz)")
     p.add_argument("-e", "--epochs", type=int_at_least(1), default=12, help="epochs (12)")
     add_out(p, "inside the installed package")
@@ -98,9 +101,13 @@ def cmd_evaluate(args) -> int:
 def cmd_train_evaluator(args) -> int:
     from ..evaluation.classifier import train_evaluator
 
-    record = train_evaluator(args.dataset, epochs=args.epochs, seed=args.seed,
+    if args.images and not args.out:
+        raise GanforgeError("train-evaluator --images needs -o DIR: evaluators of your own images stay out of the "
+                            "installed package")
+    record = train_evaluator(args.dataset or "images", epochs=args.epochs, seed=args.seed,
                              out=Path(args.out) if args.out else None,
-                             data_root=Path(args.data_root) if args.data_root else None)
-    print(f"{args.dataset} evaluator: test accuracy {record['test_accuracy']:.4f}, sha256 {record['sha256'][:16]}..., "
+                             data_root=Path(args.data_root) if args.data_root else None,
+                             images=Path(args.images) if args.images else None)
+    print(f"{args.dataset or args.images} evaluator: test accuracy {record['test_accuracy']:.4f}, sha256 {record['sha256'][:16]}..., "
           f"written to {record['path']}")
     return 0

@@ -25,13 +25,13 @@ from ..records import read_record, write_record
 
 FEATURES = 128
 EVALUATOR_DATASETS = ("mnist", "fashion", "emoji")
-SIDE = 28  # what the network sees: larger images are average-pooled to it
+SIDE = 28  # what the network sees: images of other sizes are average-pooled to it
 WEIGHTS = "weights"
 
 
 class LeNet(nn.Module):
-    """(B, C, H, W) in [-1, 1] -> ``classes`` logits; ``features`` gives the 128-d penultimate layer. Images
-    larger than 28x28 are average-pooled to it first (colour ones keep their channels)."""
+    """(B, C, H, W) in [-1, 1] -> ``classes`` logits; ``features`` gives the 128-d penultimate layer. Images of
+    another size are average-pooled to 28x28 first (colour ones keep their channels)."""
 
     def __init__(self, channels: int = 1, classes: int = 10):
         super().__init__()
@@ -92,11 +92,15 @@ def accuracy(net: nn.Module, x: Tensor, y: Tensor) -> float:
 
 
 def train_evaluator(dataset: str, *, epochs: int = 12, batch_size: int = 128, lr: float = 2e-3, seed: int = 0,
-                    out: Optional[Path] = None, quiet: bool = False, data_root: Optional[Path] = None) -> dict:
-    """Train the evaluator on ``dataset``'s training split; write its weights and record its test accuracy."""
-    if dataset not in EVALUATOR_DATASETS:
-        raise GanforgeError(f"evaluators are trained for {', '.join(EVALUATOR_DATASETS)}, not {dataset}")
-    data = load_dataset(dataset, DataOptions(root=data_root))
+                    out: Optional[Path] = None, quiet: bool = False, data_root: Optional[Path] = None,
+                    images: Optional[Path] = None) -> dict:
+    """Train the evaluator on ``dataset``'s training split (``images``: the folder of dataset "images"); write
+    its weights and record its test accuracy."""
+    if dataset not in (*EVALUATOR_DATASETS, "images"):
+        raise GanforgeError(f"evaluators are trained for {', '.join(EVALUATOR_DATASETS)} or --images, not {dataset}")
+    data = load_dataset(dataset, DataOptions(root=data_root, images=images))
+    if data.train_labels is None:
+        raise GanforgeError(f"an evaluator learns classes: {images} needs one subfolder per class")
     print(f"data: {data.describe()}", file=sys.stderr)
     torch.manual_seed(seed)
     g = torch.Generator().manual_seed(seed)

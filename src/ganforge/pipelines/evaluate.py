@@ -20,7 +20,7 @@ from ..board import Board
 from ..console import say
 from ..data import DataOptions, load_dataset
 from ..errors import GanforgeError
-from ..evaluation.classifier import EVALUATOR_DATASETS, SIDE, load_evaluator
+from ..evaluation.classifier import EVALUATOR_DATASETS, load_evaluator
 from ..evaluation.coverage import FEATURE_SIDE, ndb, pixel_features
 from ..evaluation.metrics import evaluate_images, fid, image_metrics, real_features
 from ..evaluation.modes import STACKED_SAMPLES, TOY_SAMPLES, mode_histogram_metrics, stacked_breakdown, stacked_modes, \
@@ -104,9 +104,9 @@ def _coverage(gen: OpenedGenerator, n: int, psis: list[Optional[float]], seed: i
 def _images(gen: OpenedGenerator, out: Path, n: int, psis: list[Optional[float]], seed: int,
             evaluator: Optional[Path], inception: Optional[Path], data_root: Optional[str]) -> dict[str, Any]:
     net, emeta = load_evaluator(gen.dataset, path=evaluator, device=gen.device)
-    if gen.shape[0] != net.channels or gen.shape[-1] < SIDE:
-        raise GanforgeError(f"the {gen.dataset} evaluator reads images of {net.channels} channel(s), {SIDE}x{SIDE} "
-                            f"or larger; this generator makes {'x'.join(map(str, gen.shape))}")
+    if gen.shape[0] != net.channels:
+        raise GanforgeError(f"the {gen.dataset} evaluator reads images of {net.channels} channel(s); this generator "
+                            f"makes {'x'.join(map(str, gen.shape))}")
     data = load_dataset(gen.dataset, generator_data(gen, data_root))
     real = real_features(net, data.test, emeta["sha256"])
     rows = []
