@@ -77,10 +77,9 @@ class Batches:
     def take(self, index: Tensor) -> tuple[Tensor, Optional[Tensor]]:
         """The global batch ``index`` names: this process's share of its items (images held as uint8 pixels
         become floats in [-1, 1] here, batch by batch) and their classes."""
-        x = self.x[index]
-        if x.dtype == torch.uint8:
-            x = to_unit_range(x)
-        return self.world.shard(x), None if self.y is None else self.world.shard(self.y[index])
+        x = self.world.shard(self.x[index])
+        y = None if self.y is None else self.world.shard(self.y[index])
+        return (to_unit_range(x) if x.dtype == torch.uint8 else x), y
 
     def draw(self) -> tuple[Tensor, Optional[Tensor]]:
         """A fresh random global batch (this process's share), for look-ahead D steps."""
