@@ -103,6 +103,12 @@ def test_shipped_emoji_evaluator_reads_colour_at_its_size_and_matches_its_record
     net, meta = load_evaluator("emoji")
     assert (net.channels, meta["classes"], meta["test_accuracy"]) == (3, 10, rec["test_accuracy"])
     assert net(torch.zeros(2, 3, 64, 64)).shape == (2, 10) and net.features(torch.zeros(2, 3, 32, 32)).shape == (2, 128)
+
+
+@pytest.mark.slow
+def test_shipped_emoji_evaluator_scores_the_held_out_pictures_as_recorded():
+    rec = read_record(weights_dir() / "evaluators.json", expect=("evaluators",))["evaluators"]["emoji"]
+    net, _ = load_evaluator("emoji")
     shared = Path(__file__).resolve().parents[2].parent / "shared" / "data"
     if not (shared / "emoji-noto-64.npz").is_file():
         pytest.skip("the emoji set is not on this machine (scripts/emoji_npz.py makes it)")
