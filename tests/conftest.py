@@ -40,3 +40,20 @@ def whole_and_resumed(tmp_path):
                      for name in ("whole", "cut"))
 
     return run
+
+
+@pytest.fixture
+def noise_pictures(tmp_path):
+    """``make(name, count, (h, w), seed, suffix)``: a folder under tmp_path of ``count`` random RGB pictures."""
+    import numpy as np
+    from PIL import Image
+
+    def make(name: str, count: int, size: tuple[int, int], seed: int = 0, suffix: str = ".png"):
+        folder = tmp_path / name
+        folder.mkdir()
+        rng = np.random.default_rng(seed)
+        for i in range(count):
+            Image.fromarray(rng.integers(0, 256, (*size, 3), dtype=np.uint8)).save(folder / f"{i:04d}{suffix}")
+        return folder
+
+    return make

@@ -143,14 +143,8 @@ def test_python_dash_m_entry_point():
     assert rows["M1"][1:3] == ["G", "mnist"] and rows["M3"][1:3] == ["D", "mnist"]
 
 
-def test_report_celeb_command_line_runs_verbatim_on_an_image_folder(tmp_path, capsys):
-    import numpy as np
-
-    folder = tmp_path / "faces"
-    folder.mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(150):
-        Image.fromarray(rng.integers(0, 256, (24, 20, 3), dtype=np.uint8)).save(folder / f"{i:04d}.jpg")
+def test_report_celeb_command_line_runs_verbatim_on_an_image_folder(tmp_path, capsys, noise_pictures):
+    folder = noise_pictures("faces", 150, (24, 20), suffix=".jpg")
     # The report's CelebA command line, with -e 1, a data folder, and 16x16 images to keep it fast.
     argv = ["train", "-g", "M11", "-d", "M12", "-b", "128", "-l", "non_saturated", "-k", "2", "-e", "1", "-z", "100",
             "-gs", "5", "-ds", "2", "--dataset", "celeb", "--data-root", str(folder), "--image-size", "16",
@@ -178,16 +172,12 @@ def test_data_command_lists_sources_and_sizes(capsys):
     assert "missing: CelebA (no --data-root given)" in out
 
 
-def test_celeb_recipe_trains_on_an_image_folder(tmp_path):
+def test_celeb_recipe_trains_on_an_image_folder(tmp_path, noise_pictures):
     """CelebA cannot be measured offline; the recipe (the DCGAN paper's settings) is checked to train on an
     image folder with finite losses and without vanishing gradients."""
     import numpy as np
 
-    folder = tmp_path / "faces"
-    folder.mkdir()
-    rng = np.random.default_rng(1)
-    for i in range(128):
-        Image.fromarray(rng.integers(0, 256, (20, 20, 3), dtype=np.uint8)).save(folder / f"{i:04d}.png")
+    folder = noise_pictures("faces", 128, (20, 20), seed=1)
     assert main(["train", "--dataset", "celeb", "--data-root", str(folder), "--image-size", "16", "-b", "32",
                  "-e", "4", "-q", "--log-every", "1", "-o", str(tmp_path / "run")]) == 0
     config = json.loads((tmp_path / "run" / "config.json").read_text())

@@ -32,13 +32,8 @@ def test_pixel_features_pool_large_images_to_32():
     assert pixel_features(torch.zeros(2, 1, 28, 28)).shape == (2, 784)
 
 
-def test_evaluate_reports_coverage_for_a_folder_run(tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("GANFORGE_CACHE", str(tmp_path / "cache"))
-    folder = tmp_path / "pictures"
-    folder.mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(40):
-        Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(folder / f"{i}.png")
+def test_evaluate_reports_coverage_for_a_folder_run(tmp_path, noise_pictures, capsys):
+    folder = noise_pictures("pictures", 40, (16, 16))
     run = tmp_path / "run"
     assert main(["train", "--images", str(folder), "--image-size", "16", "-b", "12", "-e", "1", "-q",
                  "-o", str(run)]) == 0

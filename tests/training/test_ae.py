@@ -111,15 +111,8 @@ def test_ae_resume_is_exact(tmp_path):
     assert (tmp_path / "a" / "metrics.csv").read_text() == (tmp_path / "b" / "metrics.csv").read_text()
 
 
-def test_train_ae_on_a_colour_image_folder(tmp_path):
-    import numpy as np
-    from PIL import Image
-
-    folder = tmp_path / "faces"
-    folder.mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(40):
-        Image.fromarray(rng.integers(0, 256, (20, 20, 3), dtype=np.uint8)).save(folder / f"{i:03d}.png")
+def test_train_ae_on_a_colour_image_folder(tmp_path, noise_pictures):
+    folder = noise_pictures("faces", 40, (20, 20))
     run = tmp_path / "run"
     assert main(["train-ae", "--dataset", "celeb", "--data-root", str(folder), "--image-size", "16", "-e", "1",
                  "-b", "8", "-q", "-o", str(run)]) == 0
