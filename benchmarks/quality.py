@@ -1,6 +1,6 @@
 """The report's comparisons as numbers, at CPU scale.
 
-    python benchmarks/quality.py --section recipes|unrolling|losses|unroll|stacked|ae|time [options]
+    python benchmarks/quality.py --section recipes|calibration|unrolling|losses|unroll|stacked|ae|time [options]
     python benchmarks/quality.py --table          # rewrite quality.md from quality.json
 
 Each section trains with ganforge's own loop and step (``training.loop.iterate``) on one CPU thread and adds its
@@ -8,6 +8,7 @@ results to docs/benchmarks/quality.json; the Markdown table is rebuilt from the 
 each time, so sections can run one after another or side by side.
 
 - recipes: ``ganforge train`` command lines stopped by staged ``--time-limit`` budgets and evaluated.
+- calibration: each shipped evaluator's metrics for real, blurred, pixel-shuffled and noise images.
 - unrolling: k = 0 against k = 5 through ``ganforge train``, at equal iterations, report's method and recipe.
 - losses: the three losses of the report on MNIST, M1/M3, k=4, the same number of iterations.
 - unroll: k in {0, 2, 5}, restore and differentiable, on ring and grid, over several seeds.
@@ -23,6 +24,7 @@ one thread, so a CPU-minute is a minute of one core whatever else the machine is
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import fcntl
 import json
 import math
@@ -41,7 +43,7 @@ from torch import Tensor, nn
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import DOCS, machine, table, training_run  # noqa: E402
 
-from ganforge.data import load_dataset  # noqa: E402
+from ganforge.data import DataOptions, load_dataset  # noqa: E402
 from ganforge.evaluation.classifier import load_evaluator, weights_dir  # noqa: E402
 from ganforge.evaluation.metrics import evaluate_images, image_metrics, real_features  # noqa: E402
 from ganforge.evaluation.modes import STACKED_SAMPLES, TOY_SAMPLES, mode_histogram_metrics, stacked_modes, \
@@ -305,28 +307,58 @@ COMMANDS = SCREENS["recipes"]  # name -> dataset, flags (after `ganforge train`)
 UNROLL_COMMANDS = SCREENS["unrolling"]  # name -> dataset, flags, epochs: k = 0 against k > 0 at equal iterations
 
 
-def _evaluated(folder: Path, label: str) -> dict:
-    """``ganforge evaluate``'s function on a run's generator, with the run's iteration count."""
-    record = evaluate(open_generator(folder), folder / f"evaluation-{label}")
+def _evaluated(folder: Path, label: str, judged_as: Optional[dict] = None) -> dict:
+    """``ganforge evaluate``'s function on a run's generator, with the run's iteration count. ``judged_as``
+    ({"dataset", "data_root"}) evaluates it as a generator of that dataset (a run on the same images read
+    another way, measured in that dataset's evaluator's features against its test split)."""
+    gen = open_generator(folder)
+    if judged_as:
+        gen = dataclasses.replace(gen, dataset=judged_as["dataset"])
+    record = evaluate(gen, folder / f"evaluation-{label}", data_root=(judged_as or {}).get("data_root"))
     summary = json.loads((folder / "summary.json").read_text())
     row = {k: v for k, v in record["results"][0].items() if k not in ("class_histogram", "counts")}
     return {"iterations": summary["iterations"], "seconds": summary["seconds"], **row}
 
 
-def staged(name: str, flags: list[str], stages: list[float], seed: int, work: Path) -> dict:
+def emoji_pngs(work: Path, data_root: str = "../shared/data") -> Path:
+    """The emoji set as a folder of its RGBA PNGs, as a user holding the pictures would have them."""
+    folder = work / "emoji-pngs"
+    if not folder.is_dir():
+        from PIL import Image
+
+        from ganforge.data.folder import emoji_arrays
+        _, arrays = emoji_arrays(Path(data_root))
+        folder.mkdir(parents=True)
+        for image, name in zip(arrays["images"], arrays["codepoints"]):
+            Image.fromarray(image, "RGBA").save(folder / f"{name}.png")
+    return folder
+
+
+def staged(name: str, line: dict, stages: list[float], seed: int, work: Path) -> dict:
     """``ganforge train FLAGS`` in a process of its own with default threads, stopped by --time-limit after
-    each cumulative budget in ``stages`` (minutes) and resumed, its generator evaluated at each stop."""
+    each cumulative budget in ``stages`` (minutes) and resumed, its generator evaluated at each stop; in a
+    kept folder, stages measured before are read back, so a longer budget continues the run.
+    ``{emoji_pngs}`` in the flags names the emoji set as a folder of PNGs."""
+    flags = line["flags"].replace("{emoji_pngs}", str(emoji_pngs(work)) if "{emoji_pngs}" in line["flags"] else "")
+    flags = flags.split()
     folder = work / f"{name.replace(' ', '-')}-seed{seed}"
     done, at = 0.0, {}
     for minutes in stages:
+        kept = folder / f"stage-{minutes:g}.json"  # a --keep folder's stages are not run again: longer ones resume
+        if kept.is_file():
+            at[f"{minutes:g}"], done = json.loads(kept.read_text()), minutes
+            continue
         argv = (["train", *flags, "--seed", str(seed), "-o", str(folder)] if not done
                 else ["train", "--resume", str(folder)])
         subprocess.run([sys.executable, "-m", "ganforge", *argv, "--time-limit", f"{minutes - done:g}", "-q"],
                        check=True, stderr=subprocess.DEVNULL)
         done = minutes
-        at[f"{minutes:g}"] = _evaluated(folder, f"{minutes:g}")
-        print(name, seed, minutes, {k: at[f"{minutes:g}"][k] for k in list(at[f"{minutes:g}"])[:6]}, flush=True)
-    return {"command": f"ganforge train {' '.join(flags)} --seed {seed} --time-limit {stages[-1]:g}", "at": at}
+        at[f"{minutes:g}"] = _evaluated(folder, f"{minutes:g}", line.get("judged_as"))
+        kept.write_text(json.dumps(at[f"{minutes:g}"]))
+        print(name, seed, minutes, {k: at[f"{minutes:g}"][k] for k in ("iterations", "lenet_fid", "precision",
+                                                                       "recall") if k in at[f"{minutes:g}"]},
+              flush=True)
+    return {"command": f"ganforge train {line['flags']} --seed {seed} --time-limit {stages[-1]:g}", "at": at}
 
 
 def section_recipes(args) -> dict:
@@ -338,7 +370,7 @@ def section_recipes(args) -> dict:
             line = COMMANDS[name]
             seeds = range(args.seed_from, args.seed_from + args.seeds)
             out[name] = {"about": line["about"], "dataset": line["dataset"],
-                         "seeds": [staged(name, line["flags"].split(), args.stages, seed, work) for seed in seeds]}
+                         "seeds": [staged(name, line, args.stages, seed, work) for seed in seeds]}
     return {"stages": args.stages, "runs": out}
 
 
@@ -363,7 +395,51 @@ def section_unrolling(args) -> dict:
     return {"runs": out}
 
 
-SECTIONS = {"losses": section_losses, "unroll": section_unroll, "stacked": section_stacked, "ae": section_ae,
+def calibration_images(x: Tensor, seed: int = 0) -> dict[str, Tensor]:
+    """What an evaluator's numbers are read against: real training images (the best a generator can do
+    against the test split), the same blurred, the same with each image's pixels shuffled, and noise."""
+    from torchvision.transforms.functional import gaussian_blur
+    g = torch.Generator().manual_seed(seed)
+    n, c, h, w = x.shape
+    shuffle = torch.argsort(torch.rand(n, h * w, generator=g), dim=1)
+    shuffled = x.flatten(2).gather(2, shuffle[:, None].expand(n, c, h * w)).view_as(x)
+    return {"training images": x, "training images, blurred (Gaussian, sigma 1.5 px)": gaussian_blur(x, [7, 7], [1.5]),
+            "training images, each one's pixels shuffled": shuffled,
+            "uniform noise": torch.rand(x.shape, generator=g) * 2 - 1}
+
+
+def section_calibration(args) -> dict:
+    """Each shipped evaluator's metrics for images of known quality, against its test split."""
+    out = {}
+    for dataset in args.evaluators:
+        data = load_dataset(dataset, DataOptions(root=Path(args.emoji_root) if dataset == "emoji" else None))
+        net, meta = load_evaluator(dataset)
+        real = real_features(net, data.test, meta["sha256"])
+        rows = {}
+        for what, images in calibration_images(data.train[:10_000], args.seed).items():
+            m = image_metrics(real, evaluate_images(net, images))
+            rows[what] = {k: v for k, v in m.items() if k != "class_histogram"}
+            print(dataset, what, {k: rows[what][k] for k in ("lenet_fid", "precision", "recall")}, flush=True)
+        out[dataset] = {"test_images": len(data.test), "rows": rows}
+    return {"runs": out}
+
+
+def calibration_markdown(r: dict) -> list[str]:
+    md = ["## What the evaluators' numbers mean", "",
+          "`python benchmarks/quality.py --section calibration`: each shipped evaluator's metrics for images of "
+          "known quality against its test split, the same way a generator's samples are measured. The training "
+          "images row is the best a generator can reach; noise and shuffled pixels are what no learning at all "
+          "gives.", ""]
+    for dataset, d in r["runs"].items():
+        md += [f"### {dataset} ({d['test_images']:,} test images)", "",
+               "| images | FID | precision | recall | class KL to data |", "|---|---:|---:|---:|---:|"]
+        md += [f"| {what} | {m['lenet_fid']:.1f} | {m['precision']:.3f} | {m['recall']:.3f} | "
+               f"{m['class_kl_to_data']:.3f} |" for what, m in d["rows"].items()] + [""]
+    return md
+
+
+SECTIONS = {"calibration": section_calibration,
+            "losses": section_losses, "unroll": section_unroll, "stacked": section_stacked, "ae": section_ae,
             "time": section_time, "recipes": section_recipes, "unrolling": section_unrolling}
 
 
@@ -394,7 +470,10 @@ GOALS = {"mnist": "FID <= 25, score >= 9.0, class KL <= 0.03, precision and reca
          "fashion": "none of its own: the MNIST row's metrics, in the Fashion-MNIST evaluator's features",
          "stacked-mnist": "1,000 / 1,000 modes and KL to uniform <= 0.06 over 26,000 samples at 30 minutes",
          "ring": "8/8 modes on 10 of 10 seeds, >= 96 % high quality, at 5 minutes",
-         "grid": ">= 24.8/25 modes over 5 seeds, >= 94 % high quality, at 10 minutes"}
+         "grid": ">= 24.8/25 modes over 5 seeds, >= 94 % high quality, at 10 minutes",
+         "emoji": "at 10 minutes an FID at most a tenth of the CelebA path's on the same pictures; at 30 minutes "
+                  "precision >= 0.7, recall >= 0.5, category KL to the data's <= 0.05; conditional: the category "
+                  "asked for drawn at least 90 % as often as the evaluator recognises real pictures of it"}
 
 
 def recipes_markdown(r: dict) -> list[str]:
@@ -408,7 +487,7 @@ def recipes_markdown(r: dict) -> list[str]:
         runs = dict(sorted(runs.items(), key=lambda item: item[0] != f"{dataset} recipe"))  # the recipe first
         md += [f"### {dataset}", "", f"Goal: {GOALS.get(dataset, 'reported')}.", ""]
         rows = (_toy_rows if dataset in ("ring", "grid") else _stacked_rows if dataset == "stacked-mnist"
-                else _image_rows)
+                else _colour_rows if dataset == "emoji" else _image_rows)
         md += rows(dataset, runs, runs.get(f"{dataset} recipe"))
         md.append("")
     return md
@@ -519,6 +598,49 @@ def _image_rows(dataset: str, runs: dict, recipe: dict | None) -> list[str]:
     return md
 
 
+def _colour_rows(dataset: str, runs: dict, recipe: dict | None) -> list[str]:
+    """Colour data with categories of unequal size: FID, precision and recall in the evaluator's features, the
+    category mix against the data's, and a conditional run's accuracy against the evaluator's own."""
+    md = ["| command | minutes | iterations | s/iteration | FID (evaluator features) | precision | recall "
+          "| category KL to data | conditional accuracy |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for seed in (seed for run in runs.values() for seed in run["seeds"]):
+        for minutes, m in seed["at"].items():
+            accuracy = f"{100 * m['conditional_accuracy']:.1f} %" if "conditional_accuracy" in m else ""
+            md.append(f"| `{seed['command']}` | {minutes} | {m['iterations']:,} | "
+                      f"{m['seconds'] / max(m['iterations'], 1):.3f} | {m['lenet_fid']:.1f} | {m['precision']:.3f} | "
+                      f"{m['recall']:.3f} | {m['class_kl_to_data']:.3f} | {accuracy} |")
+    evaluator = json.loads((weights_dir() / "evaluators.json").read_text())["evaluators"][dataset]
+    md.append(f"| the evaluator on real held-out pictures | | | | | | | | {100 * evaluator['test_accuracy']:.1f} % |")
+    if not recipe:
+        return md
+    at = recipe["seeds"][0]["at"]
+    celeb = runs.get(f"{dataset} celeb path")
+    if celeb and "10" in at and "10" in celeb["seeds"][0]["at"]:
+        mine, theirs = at["10"]["lenet_fid"], celeb["seeds"][0]["at"]["10"]["lenet_fid"]
+        md += ["", f"10-minute goal {'met' if mine <= theirs / 10 else 'not met'}: FID {mine:.1f} against the "
+               f"CelebA path's {theirs:.1f} on the same pictures ({theirs / mine:.1f} times lower)."]
+    if "30" in at:
+        lines = []
+        for seed in recipe["seeds"]:
+            m = seed["at"].get("30")
+            if m:
+                met = m["precision"] >= 0.7 and m["recall"] >= 0.5 and m["class_kl_to_data"] <= 0.05
+                lines.append(f"{'met' if met else 'not met'} by `{seed['command']}` (precision {m['precision']:.3f}, "
+                             f"recall {m['recall']:.3f}, category KL {m['class_kl_to_data']:.3f})")
+        md += ["", "30-minute goal " + "; ".join(lines) + "."]
+    conditional = runs.get(f"{dataset} conditional")
+    if conditional:
+        m = last(conditional["seeds"][0])
+        pairs = [(f, r) for f, r in zip(m["per_class_accuracy"], m["real_per_class_accuracy"]) if r is not None]
+        fake, real = (statistics.mean(x) for x in zip(*pairs))  # each category counts once
+        md += ["", f"Conditional goal {'met' if fake >= 0.9 * real else 'not met'}: averaged over the categories, "
+               f"the evaluator reads {100 * fake:.1f} % of the samples as the category asked for, "
+               f"{100 * fake / real:.0f} % of the {100 * real:.1f} % of real held-out pictures it reads right "
+               "(per category, samples against real: "
+               + ", ".join(f"{100 * f:.0f}/{100 * r:.0f}" for f, r in pairs) + ")."]
+    return md
+
+
 def uniform_sampler(n_modes: int = 1000, samples: int = STACKED_SAMPLES, draws: int = 100) -> dict:
     """What a perfect sampler (every mode equally likely) scores on the shipped mode metrics: the floor
     the Stacked MNIST KL can reach with this many samples, the mean over ``draws`` seeded draws."""
@@ -573,6 +695,8 @@ def markdown(q: dict) -> str:
           "command named with it; nothing is copied from elsewhere except the literature rows, marked as such.", ""]
     if "recipes" in q:
         md += recipes_markdown(q["recipes"])
+    if "calibration" in q:
+        md += calibration_markdown(q["calibration"])
     if "unrolling" in q:
         md += unrolling_markdown(q["unrolling"])
     if "time" in q:
@@ -653,6 +777,8 @@ def main() -> None:
     p.add_argument("--stages", type=float, nargs="+", default=[2.0, 5.0, 10.0],
                    help="recipes: cumulative --time-limit budgets, minutes")
     p.add_argument("--keep", help="recipes: keep the run folders (sample grids, metrics) in this folder")
+    p.add_argument("--evaluators", nargs="+", default=["mnist", "fashion", "emoji"], help="calibration: which")
+    p.add_argument("--emoji-root", default="../shared/data", help="calibration: the folder holding the emoji set")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     if args.section:

@@ -1,6 +1,6 @@
 """Training throughput: ganforge's step against a peer-style reference loop, in one run.
 
-    python benchmarks/throughput.py [--rounds 15]
+    python benchmarks/throughput.py [--rounds 15] [--recipes | --streaming | --cuda-only]
 
 For M1/M3 and the convolutional pair M4/M5, at batch 64 and 256, images per second of:
 
@@ -210,6 +210,52 @@ def recipe_row(dataset: str, images: Path, rounds: int) -> dict:
            "plain_models_ms": 1000 * statistics.median(t["plain"])}
     print(row, flush=True)
     return row
+
+
+def streaming_turns(images: Path, size: int) -> dict:
+    """Runs in a worker: one iteration of ``ganforge train --images FOLDER`` with the images on the device,
+    and the same with ``--data-memory 0`` (every batch gathered from host memory on the worker thread)."""
+    os.environ["GANFORGE_CACHE"] = str(images.parent / "cache")
+    options = dict(images=str(images), image_size=size, generator="M10", discriminator="M13", device="cpu")
+    return {"in memory": loop_step(TrainConfig(**options)),
+            "streamed": loop_step(TrainConfig(**options, data_memory=0.0))}
+
+
+def streaming_table(args) -> list[dict]:
+    """The streamed step against the in-memory one, at 32x32 and 64x64 with the cheapest colour pair (where
+    the data's share of a step is largest), on a folder of noise images."""
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        images = Path(tmp) / "images"
+        images.mkdir()
+        noise_folder(images)
+        for size in (32, 64):
+            worker = Worker(streaming_turns, (images, size), keep_memory=True)
+            turns = worker.turns()
+            steps = max(1, min(20, round(1.0 / turns["in memory"](2))))
+            t = interleaved(turns, {"in memory": steps, "streamed": steps}, args.rounds)
+            worker.close()
+            ratios = [s / m for s, m in zip(t["streamed"], t["in memory"])]
+            rows.append({"size": size, "steps_per_turn": steps,
+                         "in_memory_ms": 1000 * statistics.median(t["in memory"]),
+                         "streamed_ms": 1000 * statistics.median(t["streamed"]), "ratio": statistics.median(ratios),
+                         "ratio_per_round": ratios})
+            print(rows[-1], flush=True)
+    return rows
+
+
+def streaming_markdown(r: dict) -> list[str]:
+    md = ["## Streamed data against data on the device", "",
+          "`python benchmarks/throughput.py --streaming`: one iteration of `ganforge train --images FOLDER -g M10 "
+          "-d M13` (batch 64, 512 noise images) with the images on the device, and with `--data-memory 0`, which "
+          "keeps them in host memory and gathers each batch on a worker thread while the step before it trains "
+          "(on a GPU the batch is also copied over from pinned memory); "
+          f"{r['rounds']} rounds, the median of the ratios within a round.", "",
+          "| image size | in memory, ms per step | streamed, ms per step | streamed / in memory (middle half) |",
+          "|---|---:|---:|---:|"]
+    md += [f"| {row['size']}x{row['size']} | {row['in_memory_ms']:.1f} | {row['streamed_ms']:.1f} | "
+           f"{row['ratio']:.3f}x ({spread(row['ratio_per_round'])}) |" for row in r["rows"]]
+    return md + [""]
 
 
 def reference_step(g: str, d: str, batch: int, device: torch.device, root: Path):
@@ -499,6 +545,8 @@ def markdown(results: dict) -> str:
                "and torch.compile."), ""]
     if "recipes" in results:
         md += recipes_markdown(results["recipes"])
+    if "streaming" in results:
+        md += streaming_markdown(results["streaming"])
     return "\n".join(md) + "\n"
 
 
@@ -513,14 +561,18 @@ def main() -> None:
                    help="only the CUDA table, added to the last run's results (scripts/gpu-check.sh)")
     p.add_argument("--recipes", action="store_true",
                    help="only the recipes' cost table, added to the last run's results")
+    p.add_argument("--streaming", action="store_true",
+                   help="only the streamed-data table, added to the last run's results")
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     keep_freed_memory()  # as ``ganforge`` does at start; the reference's worker process goes without
-    if args.recipes or args.cuda_only:
+    if args.recipes or args.cuda_only or args.streaming:
         results = json.loads((DOCS / "throughput.json").read_text())
         if args.recipes:
             results["recipes"] = {"rounds": args.rounds, "machine": machine(), "rows": recipe_table(args)}
+        if args.streaming:
+            results["streaming"] = {"rounds": args.rounds, "machine": machine(), "rows": streaming_table(args)}
         if args.cuda_only:
             def save(table: dict) -> None:
                 results["cuda"] = {**table, "machine": machine(), "measured": time.strftime("%Y-%m-%d")}

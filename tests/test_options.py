@@ -97,7 +97,7 @@ def test_resume_rules_are_the_librarys_so_the_python_api_has_them(tmp_path):
     cfg = resumed(TrainConfig(epochs=5, quiet=True), tmp_path)  # options marked resumable may change
     assert (cfg.epochs, cfg.quiet, cfg.lr_g, cfg.out) == (5, True, saved.lr_g, str(tmp_path))
     with pytest.raises(GanforgeError, match=r"^--lr-g 0.5 differs from the run being resumed \(0.001\); only "
-                                            r"--device, --log-every, .* may change$"):
+                                            r"--device, --data-memory, --log-every, .* may change$"):
         resumed(TrainConfig(lr_g=0.5), tmp_path)
     with pytest.raises(GanforgeError, match="latent size -z 7 does not match the checkpoint"):
         resumed(TrainConfig(z_dim=7), tmp_path)

@@ -15,7 +15,7 @@ from .errors import GanforgeError
 from .losses import LOSSES
 from .models import MODELS, require_model
 from .options import AE_OPTIONS, AUGMENT_KINDS, RUN_OPTIONS, TRAIN_OPTIONS, Option
-from .recipes import MODELS_BY_DATASET, MODELS_BY_FAMILY, PLAIN_BY_DATASET, RECIPES
+from .recipes import MODELS_BY_DATASET, MODELS_BY_FAMILY, PLAIN_BY_DATASET, RECIPE_BY_FAMILY, RECIPES
 from .records import read_record
 
 
@@ -41,11 +41,12 @@ def resolve(cfg: TrainConfig) -> TrainConfig:
     """Check every option and fill dataset- and model-dependent defaults; GanforgeError if bad."""
     cfg = dataclasses.replace(cfg)
     _data(cfg)
+    family = dataset_family(cfg.dataset, cfg.image_size)
     if cfg.recipe is None:
-        cfg.recipe = "none" if cfg.generator or cfg.discriminator or cfg.dataset not in RECIPES else cfg.dataset
+        own = cfg.dataset if cfg.dataset in RECIPES else RECIPE_BY_FAMILY.get(family, "none")
+        cfg.recipe = "none" if cfg.generator or cfg.discriminator else own
     if cfg.recipe != "none" and cfg.recipe not in RECIPES:
         raise GanforgeError(f"unknown --recipe {cfg.recipe!r}; valid: {', '.join(RECIPES)}, none")
-    family = dataset_family(cfg.dataset, cfg.image_size)
     g, d = MODELS_BY_DATASET.get(cfg.dataset) or MODELS_BY_FAMILY[family]
     chosen = {"generator": g, "discriminator": d, **PLAIN, **PLAIN_BY_DATASET.get(cfg.dataset, {}),
               **RECIPES.get(cfg.recipe, {})}
@@ -110,8 +111,11 @@ def _data(cfg: Any) -> None:
             raise GanforgeError(f"--images trains on a folder of images; give it without --dataset {cfg.dataset}")
         cfg.dataset = "images"
     parse_background(cfg.background)
+    entry = DATASETS.entry(cfg.dataset)
+    if cfg.image_size is None:
+        cfg.image_size = entry.meta["size"]
     size = cfg.image_size
-    by_size = DATASETS.entry(cfg.dataset).meta["family"] == "by-size"
+    by_size = entry.meta["family"] == "by-size"
     if isinstance(size, int) and not (size & (size - 1) == 0 or (size == 28 and by_size)):
         raise GanforgeError(f"--image-size must be a power of two (or 28, for folder and emoji images), got {size}")
 

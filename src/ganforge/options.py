@@ -117,18 +117,23 @@ RUN_OPTIONS: list[Option] = [
     _opt("device", "--device", "run", "auto, cpu, cuda, cuda:N or mps", default="auto", resumable=True),
     _opt("data_root", "--data-root", "data", "folder holding the dataset (torchvision's layout, or images for celeb)",
          metavar="DIR"),
-    _opt("download", "--download", "data", "download MNIST/Fashion-MNIST through torchvision", kind="switch",
+    _opt("download", "--download", "data", "download MNIST, Fashion-MNIST or CIFAR-10 through torchvision", kind="switch",
          default=False),
     _opt("images", "--images", "data", "train on your own images: a folder of them, or of class subfolders (the "
          "labels --conditional trains on); sets --dataset images", metavar="DIR"),
     _opt("image_size", "--image-size", "data", "side of colour and folder images: a power of two from 16, or 28 "
-         "(folder and emoji images, with the digit models)", kind=int, default=64, valid=at_least(16)),
+         "(folder and emoji images, with the digit models)", kind=int, valid=at_least(16),
+         shown="the dataset's own: 32 for cifar10, else 64"),
     _opt("background", "--background", "data", "what transparent pixels are composited on: white, black or "
          "#rrggbb", default="white", metavar="COLOUR"),
     _opt("fit", "--fit", "data", "how an image becomes square: crop its centre, or pad it with the background",
          choices=FITS, default="crop"),
     _opt("channels", "--channels", "data", "1 (grey) or 3 (RGB) for folder and emoji images", kind=int,
          choices=(1, 3), shown="grey if every image is, else RGB"),
+    _opt("data_memory", "--data-memory", "data", "GB of device memory the training images may take (uint8, one "
+         "byte per pixel and channel); larger data stays in host memory and streams to the device batch by batch, "
+         "the next batch prefetched, with the same result", kind=float, valid=NON_NEGATIVE, metavar="GB",
+         resumable=True, shown="half a GPU's free memory; on the CPU, no limit"),
     _opt("limit", "--limit", "data", "train on the first N training items only", kind=int, valid=at_least(1),
          metavar="N", shown="all"),
     _opt("log_every", "--log-every", "run", "iterations between metric flushes to CSV and progress bar", kind=int,

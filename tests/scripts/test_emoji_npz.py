@@ -1,13 +1,16 @@
 """scripts/emoji_npz.py: the emoji set from the npm package's layout, in sort order, skin tones sorted,
-categories as sorted indices; what --dataset emoji then reads."""
+categories as sorted indices; what --dataset emoji then reads, as it reads the package's folder itself."""
 import importlib.util
 import json
 from pathlib import Path
 
 import numpy as np
+import pytest
+import torch
 from PIL import Image
 
 from ganforge.data import DataOptions, load_dataset
+from ganforge.errors import GanforgeError
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "emoji_npz.py"
 
@@ -43,3 +46,8 @@ def test_a_package_becomes_the_npz_the_emoji_dataset_reads(tmp_path, monkeypatch
     assert int(z["images"][2, 0, 0, 0]) == 80  # 1f44b-1f3fb's picture
     d = load_dataset("emoji", DataOptions(root=tmp_path / "data"))
     assert len(d.train) + len(d.test) == 5 and d.extras["classes"] == z["categories"].tolist()
+    package = load_dataset("emoji", DataOptions(root=tmp_path / "package"))  # no npz needed
+    assert torch.equal(package.train, d.train) and torch.equal(package.train_labels, d.train_labels)
+    with pytest.raises(GanforgeError, match="not the emoji-datasource-google package"):
+        (tmp_path / "package" / "img" / "google" / "64" / "1f600.png").unlink()
+        load_dataset("emoji", DataOptions(root=tmp_path / "package"))

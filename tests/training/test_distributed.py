@@ -122,3 +122,19 @@ def test_gloo_sync_batch_norm_is_batch_norm_in_one_process():
     x = torch.randn(8, 3, 6, 6)
     torch.testing.assert_close(sync(x), bn(x))
     torch.testing.assert_close(sync[1].running_var, bn[1].running_var)
+
+
+def test_a_labelled_image_folder_streamed_from_host_memory_matches_one_process(tmp_path, noise_pictures):
+    """--images with class subfolders, --conditional on them, --fit pad on a --background, and the data
+    streamed (--data-memory 0): each rank gathers its own shard of every batch, as one process does."""
+    folder = tmp_path / "classes"
+    folder.mkdir()
+    for name, seed in (("cats", 0), ("dogs", 1)):
+        noise_pictures(name, 40, (20, 14), seed).rename(folder / name)
+    run = ["train", "--images", str(folder), "--image-size", "16", "--fit", "pad", "--background", "#336699",
+           "--conditional", "--data-memory", "0", "-b", "16", "-e", "1", "-q", "--log-every", "1", "--sync-bn",
+           "--lr-g", "2e-5", "--lr-d", "2e-5"]
+    ganforge(run + ["-o", str(tmp_path / "one")])
+    two = ganforge(run + ["-o", str(tmp_path / "two")], procs=2)
+    assert "stream" in two.stderr and "D.embed.weight" in weights(tmp_path / "two")
+    assert_same_run(tmp_path / "one", tmp_path / "two", atol=1e-4)

@@ -11,6 +11,7 @@ in one line. The decoded images are cached under a hash of the file list and the
 from __future__ import annotations
 
 import hashlib
+import json
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -175,26 +176,53 @@ def load_folder(options: DataOptions) -> Dataset:
                    {"classes": classes})
 
 
-def emoji_file(options: DataOptions) -> Path:
-    """The emoji set: --data-root's emoji-noto-64.npz (or --data-root naming the file itself)."""
-    if options.root is not None:
-        path = options.root / EMOJI_FILE if options.root.is_dir() else options.root
+def emoji_package(package: Path) -> dict[str, np.ndarray]:
+    """The emoji set from the npm package emoji-datasource-google's folder: every entry of its emoji.json with
+    a Google picture and each of its skin-tone variants with one (sorted), in the package's sort order; the
+    arrays ``emoji-noto-64.npz`` holds (images RGBA, labels indexing the sorted category names, categories,
+    names, codepoints)."""
+    try:
+        listing = json.loads((package / "emoji.json").read_text())
+        rows = []
+        for e in sorted(listing, key=lambda e: e["sort_order"]):
+            if e.get("has_img_google"):
+                rows.append((e["image"], e["category"], e["short_name"]))
+            for skin, v in sorted((e.get("skin_variations") or {}).items()):
+                if v.get("has_img_google"):
+                    rows.append((v["image"], e["category"], f"{e['short_name']}:{skin}"))
+        folder = package / "img" / "google" / "64"
+        images = np.stack([np.asarray(Image.open(folder / image).convert("RGBA")) for image, _, _ in rows])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise GanforgeError(f"{package} is not the emoji-datasource-google package ({exc})") from None
+    categories = sorted({c for _, c, _ in rows})
+    return {"images": images, "labels": np.array([categories.index(c) for _, c, _ in rows], dtype=np.int64),
+            "categories": np.array(categories), "names": np.array([n for _, _, n in rows]),
+            "codepoints": np.array([i[:-4] for i, _, _ in rows])}
+
+
+def emoji_arrays(root: Optional[Path]) -> tuple[Path, dict[str, np.ndarray]]:
+    """Where the emoji set was read and its arrays: ``root`` naming emoji-noto-64.npz, a folder holding it,
+    or the npm package's folder (holding emoji.json)."""
+    if root is not None:
+        if (root / "emoji.json").is_file():
+            return root, emoji_package(root)
+        path = root / EMOJI_FILE if root.is_dir() else root
         if path.is_file():
-            return path
-    raise missing(f"the emoji set ({EMOJI_FILE} under --data-root)" if options.root is None else
-                  f"{EMOJI_FILE} under {options.root}",
-                  "docs/data.md#emoji gives the one command that makes it (scripts/emoji_npz.py)")
+            try:
+                with np.load(path, allow_pickle=False) as npz:
+                    return path, {k: npz[k] for k in ("images", "labels", "categories")}
+            except (OSError, ValueError, KeyError) as exc:
+                raise GanforgeError(f"{path} is not the emoji set ({exc})") from None
+    raise missing(f"the emoji set ({EMOJI_FILE} or the npm package's folder under --data-root)" if root is None
+                  else f"{EMOJI_FILE} or the npm package's emoji.json under {root}",
+                  "docs/data.md#emoji gives the one command that gets it")
 
 
 @register_dataset("emoji", family="by-size", classes=10, about="Noto Color Emoji, 3,786 RGBA 64x64 pictures in 10 "
                   "categories, composited on --background", get="docs/data.md#emoji: npm pack emoji-datasource-google")
 def load_emoji(options: DataOptions) -> Dataset:
-    path = emoji_file(options)
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            rgba, labels, categories = npz["images"], npz["labels"], [str(c) for c in npz["categories"]]
-    except (OSError, ValueError, KeyError) as exc:
-        raise GanforgeError(f"{path} is not the emoji set ({exc})") from None
+    path, arrays = emoji_arrays(options.root)
+    rgba, labels, categories = arrays["images"], arrays["labels"], [str(c) for c in arrays["categories"]]
     if rgba.ndim != 4 or rgba.shape[-1] != 4 or len(rgba) != len(labels):
         raise GanforgeError(f"{path} is not the emoji set (images {rgba.shape}, expected (N, H, W, 4) RGBA)")
     background = parse_background(options.background)

@@ -61,11 +61,12 @@ Loader = Callable[[DataOptions], Dataset]
 DATASETS: Registry[Loader] = Registry("dataset")
 
 
-def register_dataset(name: str, *, family: str, about: str, get: str, classes: Optional[int] = 0):
+def register_dataset(name: str, *, family: str, about: str, get: str, classes: Optional[int] = 0, size: int = 64):
     """``family``: the model family that fits its items, or "by-size" (28x28: mnist, else celeb); ``get``:
     one line on how to obtain the full data, shown by ``ganforge data``; ``classes``: how many label values
-    its items carry (0: unlabelled; None: as many as the data has), what --conditional trains on."""
-    return DATASETS.register(name, family=family, about=about, get=get, classes=classes)
+    its items carry (0: unlabelled; None: as many as the data has), what --conditional trains on; ``size``:
+    by-size data's side when --image-size is not given."""
+    return DATASETS.register(name, family=family, about=about, get=get, classes=classes, size=size)
 
 
 def dataset_classes(name: str) -> Optional[int]:

@@ -116,8 +116,14 @@ def _images(gen: OpenedGenerator, out: Path, n: int, psis: list[Optional[float]]
         rows.append({"truncation": psi, **image_metrics(real, fake)})
         if gen.labelled:
             asked = _asked(gen, n)
-            rows[-1]["conditional_accuracy"] = float((fake.probs.argmax(1) == asked).double().mean())
+            hits = fake.probs.argmax(1) == asked
+            rows[-1]["conditional_accuracy"] = float(hits.double().mean())
+            # per class, beside how often the evaluator recognises the real test images of that class
+            rows[-1]["per_class_accuracy"] = _per_class(hits, asked, gen.classes)
+            rows[-1]["real_per_class_accuracy"] = _per_class(real.probs.argmax(1) == data.test_labels,
+                                                             data.test_labels, gen.classes)
             rows[-1]["per_class_fid"] = [fid(real.features[data.test_labels == c], fake.features[asked == c])
+                                         if (data.test_labels == c).sum() > 1 else None  # FID needs 2 images
                                          for c in range(gen.classes)]
     if len(rows) > 1:
         truncation_plot(make_folder(out) / "truncation.png", [r["truncation"] or math.inf for r in rows],
@@ -145,6 +151,11 @@ def _stacked(gen: OpenedGenerator, n: int, psi: Optional[float], seed: int,
     if gen.labelled:
         result["conditional_accuracy"] = float(torch.cat(hits).double().mean())
     return {"truncation": psi, "results": [result]}
+
+
+def _per_class(hits: Tensor, labels: Tensor, classes: int) -> list[Optional[float]]:
+    """The share of ``hits`` among the items of each class (None for a class with none)."""
+    return [float(hits[labels == c].double().mean()) if (labels == c).any() else None for c in range(classes)]
 
 
 def _asked(gen: OpenedGenerator, n: int) -> Tensor:

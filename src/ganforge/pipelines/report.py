@@ -174,9 +174,15 @@ def _image_evaluation(record: Record) -> list[Item]:
     if per_class:  # a class-conditional generator, its classes asked for in turn
         accuracy = rows[0].get("conditional_accuracy")
         shown = _fmt(100 * accuracy) if isinstance(accuracy, (int, float)) else _fmt(accuracy)
-        item.body.append(f"<h3>Class-conditional: {shown} % of samples show the class asked for; FID of each "
-                         "class's samples against its test images</h3>")
-        item.body.append(table([str(i) for i in range(len(per_class))], [per_class]))
+        item.body.append(f"<h3>Class-conditional: {shown} % of samples show the class asked for; per class, the "
+                         "FID of its samples against its test images, the share of its samples the evaluator reads "
+                         "as it, and the share of its real test images it reads as it</h3>")
+        rows_by_class = [["FID", *per_class]]
+        for key, what in (("per_class_accuracy", "samples read as asked"),
+                          ("real_per_class_accuracy", "real test images read right")):
+            if rows[0].get(key):
+                rows_by_class.append([what, *rows[0][key]])
+        item.body.append(table(["", *(str(i) for i in range(len(per_class)))], rows_by_class))
     evaluator = record.get("evaluator") or {}
     item.body.append(f'<p class="note">Features of the shipped {html.escape(str(evaluator.get("dataset")))} '
                      f'evaluator (test accuracy {_fmt(evaluator.get("test_accuracy"))}); Inception FID: '

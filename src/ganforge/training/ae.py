@@ -18,14 +18,13 @@ from tqdm.auto import tqdm
 from .. import plots
 from ..checkpoint import prefixed, save_checkpoint
 from ..config import AEConfig, resolve_ae, resumed
-from ..data.registry import as_pixels
 from ..errors import GanforgeError
 from ..io import RUNS, timestamp
 from ..models import build_model
 from ..models.fast import speed_up
 from ..records import read_record, write_record
 from .distributed import env_world
-from .batches import Batches
+from .batches import Batches, data_budget, hold
 from .loop import Setting, run_training
 from .run_folder import RunFolder
 from .state import Position
@@ -151,7 +150,7 @@ class AETask:
                 "final_image_mse": log.history[-1]["image_mse"] if log.history else None}
 
     def close(self) -> None:
-        pass
+        self.batches.close()
 
 
 def _build_task(s: Setting) -> AETask:
@@ -162,9 +161,9 @@ def _build_task(s: Setting) -> AETask:
             "latent_reg": cfg.latent_reg}
     ks_path = Path(cfg.out) / KS_FILE
     ks_history = read_record(ks_path, expect=("latent-normality",))["epochs"] if ks_path.is_file() else []
-    pixels = as_pixels(s.data.train)  # uint8 on the device, floats per batch
-    batches = Batches((s.data.train if pixels is None else pixels).to(device), batch_size=cfg.batch_size,
-                      seed=cfg.seed, draw_rng=s.data_rng)
+    x, streamed = hold(s.data.train, device, data_budget(cfg.data_memory, device))
+    batches = Batches(x, batch_size=cfg.batch_size, seed=cfg.seed, draw_rng=s.data_rng, device=device,
+                      streamed=streamed)
     return AETask(cfg, model, opt, batches, s.data.test[: cfg.cdf_samples].to(device),
                   s.data.test[:8].to(device), ks_history, meta)
 

@@ -19,7 +19,7 @@ from ..checkpoint import save_generator
 from ..config import PLAIN, TrainConfig, resolve, resumed
 from ..console import say
 from ..data import DATASETS
-from ..data.registry import as_pixels, dataset_classes
+from ..data.registry import dataset_classes
 from ..errors import GanforgeError
 from ..io import RUNS, timestamp
 from ..losses import GanLoss, get_loss
@@ -28,7 +28,7 @@ from ..models.conditional import ProjectionD, classes_in_turn, conditional_gener
 from ..models.fast import speed_up
 from ..models.wrappers import Packed, spectral_normalise
 from .augment import Augment, Augmented
-from .batches import Batches, ClassRuns
+from .batches import Batches, ClassRuns, data_budget, hold
 from .clusters import check_count, find_clusters
 from .distributed import SINGLE, World, convert_sync_bn, same_on_all_ranks, wrap
 from .ema import EmaOfG
@@ -182,7 +182,7 @@ class GanTrainer:
         when there is one."""
         if self.ema is None:
             return self.G
-        self.ema.refresh_batchnorm(self.z_dim, self.cfg.batch_size, self.batches.x.device, self.classes,
+        self.ema.refresh_batchnorm(self.z_dim, self.cfg.batch_size, self.batches.device, self.classes,
                                   prior=self.prior)
         return self.ema.model.module
 
@@ -205,6 +205,7 @@ class GanTrainer:
 
     def close(self) -> None:
         self.G_ddp = self.D_ddp = None  # the DDP wrappers hold the process group
+        self.batches.close()
 
 
 def build_gan(cfg: TrainConfig, shape: tuple[int, ...], device: torch.device, world: World = SINGLE,
@@ -289,12 +290,11 @@ def build_gan_trainer(s: Setting) -> GanTrainer:
                                      s.world)
     gan = build_gan(cfg, s.data.shape, s.device, s.world, prior=None if clusters is None else clusters.prior,
                     labels=len(s.data.extras.get("classes", ())) if dataset_classes(cfg.dataset) is None else None)
-    pixels = as_pixels(s.data.train)  # images live on the device as uint8, a quarter of float32's memory
-    train_x = (s.data.train if pixels is None else pixels).to(s.device)
-    train_x = train_x.contiguous(memory_format=memory_format(cfg, s.device, s.data.shape))
+    train_x, streamed = hold(s.data.train, s.device, data_budget(cfg.data_memory, s.device),
+                   memory_format(cfg, s.device, s.data.shape))
     labels = s.data.train_labels if clusters is None else clusters.assignment
-    gan.batches = Batches(train_x, labels.to(s.device) if gan.classes else None, batch_size=cfg.batch_size,
-                          seed=cfg.seed, draw_rng=s.data_rng, world=s.world,
+    gan.batches = Batches(train_x, labels if gan.classes else None, batch_size=cfg.batch_size, seed=cfg.seed,
+                          draw_rng=s.data_rng, world=s.world, device=s.device, streamed=streamed,
                           class_runs=ClassRuns(labels, cfg.pack) if cfg.pack_by_class else None)
     gan.fixed_z = torch.randn(cfg.sample_count, cfg.z_dim,
                               generator=torch.Generator().manual_seed(cfg.seed)).to(s.device)

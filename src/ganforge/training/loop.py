@@ -188,6 +188,8 @@ def iterate(run: Run) -> Iterator[Position]:
         run.progress.set_description(f"epoch {epoch + 1}" + (f"/{cfg.epochs}" if cfg.epochs else ""))
         run.progress.update(pos.batch)
         for b in range(pos.batch, run.n_batches):
+            if b + 1 < run.n_batches:  # streamed data gathers the next batch while this one trains
+                task.batches.prefetch(order[(b + 1) * cfg.batch_size:(b + 2) * cfg.batch_size])
             stats = task.step(order[b * cfg.batch_size:(b + 1) * cfg.batch_size], pos.iteration)
             if world.enabled:
                 stats = type(stats)(*mean_over_ranks(torch.stack(stats), world).unbind())
