@@ -329,8 +329,8 @@ def emoji_pngs(work: Path, data_root: str = "../shared/data") -> Path:
         from ganforge.data.folder import emoji_arrays
         _, arrays = emoji_arrays(Path(data_root))
         folder.mkdir(parents=True)
-        for image, name in zip(arrays["images"], arrays["codepoints"]):
-            Image.fromarray(image, "RGBA").save(folder / f"{name}.png")
+        for i, image in enumerate(arrays["images"]):
+            Image.fromarray(image, "RGBA").save(folder / f"{i:04d}.png")
     return folder
 
 
@@ -547,15 +547,22 @@ def _stacked_rows(dataset: str, runs: dict, recipe: dict | None) -> list[str]:
     return md
 
 
+def _seed_rows(runs: dict, cells: Callable[[dict], list[str]]) -> list[str]:
+    """A table row per seed and budget of ``runs``: the command, minutes, iterations, then ``cells(metrics)``."""
+    return [f"| `{seed['command']}` | {minutes} | {m['iterations']:,} | " + " | ".join(cells(m)) + " |"
+            for run in runs.values() for seed in run["seeds"] for minutes, m in seed["at"].items()]
+
+
+def _accuracy(m: dict) -> str:
+    return f"{100 * m['conditional_accuracy']:.1f} %" if "conditional_accuracy" in m else ""
+
+
 def _image_rows(dataset: str, runs: dict, recipe: dict | None) -> list[str]:
     md = ["| command | minutes | iterations | FID (LeNet features) | classifier score | class KL to uniform "
           "| precision | recall | conditional accuracy |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    for seed in (seed for run in runs.values() for seed in run["seeds"]):
-        for minutes, m in seed["at"].items():
-            accuracy = f"{100 * m['conditional_accuracy']:.1f} %" if "conditional_accuracy" in m else ""
-            md.append(f"| `{seed['command']}` | {minutes} | {m['iterations']:,} | "
-                      f"{m['lenet_fid']:.1f} | {m['classifier_score']:.2f} | {m['class_kl_to_uniform']:.3f} | "
-                      f"{m['precision']:.3f} | {m['recall']:.3f} | {accuracy} |")
+    md += _seed_rows(runs, lambda m: [f"{m['lenet_fid']:.1f}", f"{m['classifier_score']:.2f}",
+                                      f"{m['class_kl_to_uniform']:.3f}", f"{m['precision']:.3f}",
+                                      f"{m['recall']:.3f}", _accuracy(m)])
     first = next(iter(runs.values()))["seeds"][0]["at"]
     real = first[next(iter(first))]["classifier_score_real"]
     evaluator = json.loads((weights_dir() / "evaluators.json").read_text())["evaluators"][dataset]
@@ -601,16 +608,12 @@ def _image_rows(dataset: str, runs: dict, recipe: dict | None) -> list[str]:
 def _colour_rows(dataset: str, runs: dict, recipe: dict | None) -> list[str]:
     """Colour data with categories of unequal size: FID, precision and recall in the evaluator's features, the
     category mix against the data's, and a conditional run's accuracy against the evaluator's own."""
-    md = ["| command | minutes | iterations | s/iteration | FID (evaluator features) | precision | recall "
-          "| category KL to data | conditional accuracy |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    for seed in (seed for run in runs.values() for seed in run["seeds"]):
-        for minutes, m in seed["at"].items():
-            accuracy = f"{100 * m['conditional_accuracy']:.1f} %" if "conditional_accuracy" in m else ""
-            md.append(f"| `{seed['command']}` | {minutes} | {m['iterations']:,} | "
-                      f"{m['seconds'] / max(m['iterations'], 1):.3f} | {m['lenet_fid']:.1f} | {m['precision']:.3f} | "
-                      f"{m['recall']:.3f} | {m['class_kl_to_data']:.3f} | {accuracy} |")
+    md = ["| command | minutes | iterations | FID (evaluator features) | precision | recall | category KL to data "
+          "| conditional accuracy |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    md += _seed_rows(runs, lambda m: [f"{m['lenet_fid']:.1f}", f"{m['precision']:.3f}", f"{m['recall']:.3f}",
+                                      f"{m['class_kl_to_data']:.3f}", _accuracy(m)])
     evaluator = json.loads((weights_dir() / "evaluators.json").read_text())["evaluators"][dataset]
-    md.append(f"| the evaluator on real held-out pictures | | | | | | | | {100 * evaluator['test_accuracy']:.1f} % |")
+    md.append(f"| the evaluator on real held-out pictures | | | | | | | {100 * evaluator['test_accuracy']:.1f} % |")
     if not recipe:
         return md
     at = recipe["seeds"][0]["at"]

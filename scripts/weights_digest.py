@@ -6,21 +6,16 @@ prints, per run folder, sha256 (first 16 hex) over every tensor of its last chec
 RNG states) and of its generator file, each taken in name order."""
 from __future__ import annotations
 
-import hashlib
 import sys
 from pathlib import Path
 
-import torch
 from safetensors.torch import load_file
+
+from ganforge.checkpoint import tensors_digest
 
 
 def digest(path: Path) -> str:
-    tensors = load_file(path)
-    h = hashlib.sha256()
-    for name in sorted(tensors):
-        h.update(name.encode())
-        h.update(tensors[name].contiguous().view(-1).view(torch.uint8).numpy().tobytes())
-    return h.hexdigest()[:16]
+    return tensors_digest(load_file(path))[:16]
 
 
 if __name__ == "__main__":

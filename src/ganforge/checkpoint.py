@@ -2,12 +2,14 @@
 
 A checkpoint is a single safetensors file: named tensors (model weights, optimiser state,
 RNG states) plus a JSON document in the header's metadata under the key "ganforge" (model
-names, z size, data shape, dataset, step counters, library versions). Writing is atomic.
+names, z size, data shape, dataset, step counters, library versions, and the sha256 of the
+tensors, checked on every load: a flipped bit anywhere is one clear error). Writing is atomic.
 Nothing is ever unpickled from a user's file; legacy .pt/.pkl state dicts go through
 ``torch.load(weights_only=True)``, which refuses code-running payloads.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import platform
 from importlib.metadata import version
@@ -33,10 +35,20 @@ def versions() -> dict[str, str]:
             "python": platform.python_version()}
 
 
+def tensors_digest(tensors: dict[str, Tensor]) -> str:
+    """sha256 over every tensor's name and bytes, in name order: any changed bit changes it, the order the
+    tensors are stored in does not."""
+    h = hashlib.sha256()
+    for name in sorted(tensors):
+        h.update(name.encode())
+        h.update(tensors[name].detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
 def save_checkpoint(path: Path | str, tensors: dict[str, Tensor], meta: dict[str, Any]) -> None:
-    meta = {"format": FORMAT, **meta, "versions": versions()}
     # safetensors wants contiguous, unshared CPU tensors.
     flat = {k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}
+    meta = {"format": FORMAT, **meta, "versions": versions(), "digest": tensors_digest(flat)}
     atomic_write_bytes(path, st_save(flat, metadata={"ganforge": json.dumps(meta)}))
 
 
@@ -55,6 +67,9 @@ def load_checkpoint(path: Path | str) -> tuple[dict[str, Tensor], dict[str, Any]
         raise GanforgeError(f"{path} is not a readable safetensors checkpoint ({exc})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise GanforgeError(f"{path} is a safetensors file but not a ganforge checkpoint (no ganforge metadata)")
+    if "digest" in meta and meta["digest"] != tensors_digest(tensors):  # files of ganforge 0.2 have none
+        raise GanforgeError(f"{path} is damaged: its tensors are not the ones written (their sha256 differs from "
+                            "the digest stored with them)")
     return tensors, meta
 
 

@@ -5,7 +5,7 @@ import contextlib
 import sys
 import warnings
 from pathlib import Path
-from typing import BinaryIO, Optional, Sequence
+from typing import BinaryIO, Iterator, Optional, Sequence
 
 import torch
 from PIL import Image
@@ -17,15 +17,37 @@ MAX_PIXELS = 50_000_000  # larger files are refused before decoding, not after
 
 
 @contextlib.contextmanager
-def _quiet_bombs():
-    """PIL warns (in several lines) about huge images before ganforge refuses them in one line."""
-    with warnings.catch_warnings():
+def opened(path: Path | str | BinaryIO, name: str, *, formats: Optional[Sequence[str]] = None,
+           max_pixels: int = MAX_PIXELS) -> Iterator[Image.Image]:
+    """An image file opened by its header only, refused in one line (GanforgeError) when it is not of
+    ``formats`` (Pillow's names; None: any Pillow reads), larger than ``max_pixels`` or unreadable. Decoding
+    happens only when the caller reads the pixels."""
+    with warnings.catch_warnings():  # PIL warns about huge images in several lines; ganforge refuses in one
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        yield
+        try:
+            im = Image.open(path, formats=formats)
+        except Image.UnidentifiedImageError:
+            if formats is None:
+                raise GanforgeError(f"cannot read image {name}: not an image file Pillow knows") from None
+            raise GanforgeError(f"{name} is not an image of the formats accepted here "
+                                f"({', '.join(formats)})") from None
+        except Image.DecompressionBombError:  # Pillow's own bound, far above ours: refused by the header
+            raise GanforgeError(f"image {name} has more than the {max_pixels:,} pixels read here") from None
+        except (OSError, ValueError, SyntaxError) as exc:
+            raise GanforgeError(f"cannot read image {name}: {exc}") from None
+        with im:
+            if im.width * im.height > max_pixels:
+                raise GanforgeError(f"image {name} is {im.width}x{im.height}, more than the {max_pixels:,} pixels "
+                                    "read here")
+            try:
+                yield im
+            except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+                raise GanforgeError(f"cannot read image {name}: {exc}") from None
 
 
 def load_image(path: Path | str | BinaryIO, size: int | tuple[int, int], channels: int = 3,
-               name: Optional[str] = None) -> Tensor:
+               name: Optional[str] = None, *, formats: Optional[Sequence[str]] = None,
+               max_pixels: int = MAX_PIXELS) -> Tensor:
     """An image file (or an open binary file, called ``name`` in messages) -> (channels, H, W) uint8,
     centre-cropped to the target's aspect and resized.
 
@@ -35,15 +57,8 @@ def load_image(path: Path | str | BinaryIO, size: int | tuple[int, int], channel
 
     h, w = (size, size) if isinstance(size, int) else size
     name = name or str(path)
-    try:
-        with _quiet_bombs(), Image.open(path) as im:
-            if im.width * im.height > MAX_PIXELS:
-                raise GanforgeError(f"image {name} is {im.width}x{im.height}, larger than ganforge reads")
-            img = TF.pil_to_tensor(im.convert("RGB" if channels == 3 else "L"))  # (C, H, W) uint8
-    except GanforgeError:
-        raise
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
-        raise GanforgeError(f"cannot read image {name}: {exc}") from None
+    with opened(path, name, formats=formats, max_pixels=max_pixels) as im:
+        img = TF.pil_to_tensor(im.convert("RGB" if channels == 3 else "L"))  # (C, H, W) uint8
     ih, iw = img.shape[-2:]
     if ih * w != iw * h:  # crop to the target's aspect ratio around the centre
         ch, cw = (ih, ih * w // h) if iw * h > ih * w else (iw * h // w, iw)
@@ -54,23 +69,22 @@ def load_image(path: Path | str | BinaryIO, size: int | tuple[int, int], channel
 
 
 def read_images(paths: Sequence[str | Path | BinaryIO], shape: tuple[int, ...],
-                names: Optional[Sequence[str]] = None) -> Tensor:
+                names: Optional[Sequence[str]] = None, *, formats: Optional[Sequence[str]] = None,
+                max_pixels: int = MAX_PIXELS) -> Tensor:
     """Image files (or open binary files, called ``names`` in messages) -> (N, C, H, W) float in
-    [-1, 1], converted to ``shape`` with a one-line notice."""
+    [-1, 1], converted to ``shape`` with a one-line notice; only ``formats`` (Pillow's names) when given,
+    and none over ``max_pixels``."""
     c, h, w = shape
     out = []
     for i, p in enumerate(paths):
         name = names[i] if names else str(p)
-        try:
-            with _quiet_bombs(), Image.open(p) as im:
-                size, mode = im.size, im.mode
-        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
-            raise GanforgeError(f"cannot read image {name}: {exc}") from None
+        with opened(p, name, formats=formats, max_pixels=max_pixels) as im:
+            size, mode = im.size, im.mode
         expected = "L" if c == 1 else "RGB"
         if size != (w, h) or mode != expected:
             print(f"note: {name} is {size[0]}x{size[1]} {mode}; converted to {expected} {w}x{h}", file=sys.stderr)
         if hasattr(p, "seek"):
             p.seek(0)
-        out.append(load_image(p, (h, w), c, name))
+        out.append(load_image(p, (h, w), c, name, formats=formats, max_pixels=max_pixels))
     return torch.stack(out).float().div_(127.5).sub_(1.0)
 

@@ -96,16 +96,18 @@ def open_generator(spec: str | Path, *, model: Optional[str] = None, z_dim: Opti
         if meta.get("kind") == "autoencoder":
             return _open_autoencoder(path, tensors, meta, z_dim, device, fast)
         name, zd, shape = _model_fields(path, meta, "generator", z_dim)
-        if name not in MODELS:
+        if not isinstance(name, str) or name not in MODELS:
             raise GanforgeError(f"{path} names an unknown model {name!r}")
-        classes = int(meta.get("classes") or 0)
+        classes = _classes(path, meta)
         G = (conditional_generator(name, shape=shape, z_dim=zd, classes=classes) if classes
              else build_model(name, role="G", shape=shape, z_dim=zd))
         averaged = unprefixed("G_ema", tensors)
         if "n_averaged" in averaged:  # a training checkpoint holds the whole AveragedModel
             averaged = unprefixed("module", averaged)
         weights = "raw" if raw or not averaged else "ema"
-        load_weights(G, averaged if weights == "ema" else unprefixed("G", tensors), str(path))
+        chosen = averaged if weights == "ema" else unprefixed("G", tensors)
+        _finite(path, chosen)
+        load_weights(G, chosen, str(path))
         opened = OpenedGenerator(G, zd, shape, MODELS.canonical(name), meta.get("dataset"), str(path),
                                  {**meta, "weights": weights})
     opened.G = (speed_up(opened.G.to(device), device) if fast else opened.G.to(device)).eval().requires_grad_(False)
@@ -128,8 +130,9 @@ def _open_legacy(path: Path, model: Optional[str], z_dim: Optional[int], dataset
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else "not plain weights"
         raise GanforgeError(f"refused to load {path}: it is not a plain weights file and loading it could run "
                             f"code ({first[:120]})") from None
-    except (RuntimeError, EOFError, OSError, ValueError) as exc:
-        raise GanforgeError(f"{path} is not a readable PyTorch weights file ({str(exc).splitlines()[0][:120]})") from None
+    except (RuntimeError, EOFError, OSError, ValueError, KeyError) as exc:  # KeyError: torch's legacy format
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise GanforgeError(f"{path} is not a readable PyTorch weights file ({first[:120]})") from None
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(v, Tensor) for v in state.values()):
@@ -139,26 +142,62 @@ def _open_legacy(path: Path, model: Optional[str], z_dim: Optional[int], dataset
         shape = (3, *shape[1:])
     zd = z_dim or entry.meta["default_z"]
     G = build_model(entry.name, role="G", shape=shape, z_dim=zd)
+    _finite(path, state)
     load_weights(G, {k.removeprefix("module."): v for k, v in state.items()}, str(path))
     return OpenedGenerator(G, zd, shape, entry.name, dataset, str(path))
 
 
+def _whole(value: Any, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
 def _model_fields(path: Path, meta: dict[str, Any], name_key: str,
                   z_dim: Optional[int]) -> tuple[str, int, tuple[int, ...]]:
-    """(model name, z size, data shape) from checkpoint metadata, checked against a requested z size."""
-    try:
-        name, zd, shape = meta[name_key], int(meta["z_dim"]), tuple(int(s) for s in meta["shape"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise GanforgeError(f"{path}: checkpoint metadata lacks or garbles {exc}") from None
+    """(model name, z size, data shape) from checkpoint metadata, checked (types and ranges) before they size
+    anything, and against a requested z size."""
+    name, zd, shape = meta.get(name_key), meta.get("z_dim"), meta.get("shape")
+    if not isinstance(name, str):
+        raise GanforgeError(f"{path}: checkpoint metadata lacks the {name_key}'s name")
+    if not _whole(zd, 1, 4096):
+        raise GanforgeError(f"{path}: checkpoint metadata holds a latent size of {zd!r}, not an integer in [1, 4096]")
+    if not (isinstance(shape, list) and len(shape) in (1, 3) and _whole(shape[0], 1, 4)
+            and all(_whole(side, 2, 1024) for side in shape[1:])):
+        raise GanforgeError(f"{path}: checkpoint metadata holds a data shape of {shape!r}, not [channels 1-4, "
+                            "height, width] (or [2] for points)")
+    shape = tuple(shape)
     if z_dim is not None and z_dim != zd:
         raise GanforgeError(f"latent size -z {z_dim} does not match the checkpoint {path} (z = {zd})")
     return name, zd, shape
 
 
+def _classes(path: Path, meta: dict[str, Any]) -> int:
+    """A conditional generator's class count (0: none), and its clusters' sizes when it has them, checked."""
+    classes = meta.get("classes") or 0
+    if not _whole(classes, 0, 100_000):
+        raise GanforgeError(f"{path}: checkpoint metadata holds {classes!r} classes, not an integer in [0, 100000]")
+    clusters = meta.get("clusters")
+    if clusters is not None:
+        prior = clusters.get("prior") if isinstance(clusters, dict) else None
+        if not (isinstance(prior, list) and len(prior) == classes
+                and all(isinstance(p, (int, float)) and not isinstance(p, bool) and 0 <= p <= 1 for p in prior)):
+            raise GanforgeError(f"{path}: checkpoint metadata's clusters are not {classes} shares in [0, 1]")
+    return classes
+
+
+def _finite(path: Path, tensors: dict[str, Tensor]) -> None:
+    """GanforgeError naming the first tensor holding NaN or infinity: such a generator draws nothing."""
+    for name, t in tensors.items():
+        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            raise GanforgeError(f"{path} holds non-finite weights ({name}); it cannot draw images")
+
+
 def _open_autoencoder(path: Path, tensors: dict[str, Tensor], meta: dict[str, Any], z_dim: Optional[int],
                       device, fast: bool) -> OpenedGenerator:
     name, zd, shape = _model_fields(path, meta, "model", z_dim)
+    if name not in MODELS:
+        raise GanforgeError(f"{path} names an unknown model {name!r}")
     ae = build_model(name, role="AE", shape=shape, z_dim=zd)
+    _finite(path, unprefixed("AE", tensors))
     load_weights(ae, unprefixed("AE", tensors), str(path))
     ae = (speed_up(ae.to(device), device) if fast else ae.to(device)).eval().requires_grad_(False)
 

@@ -44,7 +44,8 @@ class Range:
 
     def __str__(self) -> str:
         if math.isfinite(self.high):
-            return f"in {'[('[self.low_open]}{self.low:g}, {self.high:g}{'])'[self.high_open]}"
+            low, high = (f"{int(x):,}" if self.noun == "integer" else f"{x:g}" for x in (self.low, self.high))
+            return f"in {'[('[self.low_open]}{low}, {high}{'])'[self.high_open]}"
         article = "an" if self.noun[0] in "aeiou" else "a"
         if self.low == 0 and self.low_open:
             return f"{article} positive {self.noun}"
@@ -55,6 +56,8 @@ def at_least(n: int) -> Range:
     return Range(n, noun="integer")
 
 
+SEEDS = Range(0, 2**32 - 1, noun="integer")  # what every generator it reaches takes (scikit-learn's k-means)
+LATENT_SIZES = Range(1, 4096, noun="integer")
 POSITIVE = Range(0, low_open=True)
 NON_NEGATIVE = Range(0)
 HALF_LIFE = Range(0, noun="half-life")  # thousands of images
@@ -111,7 +114,7 @@ _MODELS_SHOWN = ("the recipe's, else " + ", ".join(f"{d} {g}/{dd}" for d, (g, dd
 
 # What every training command has (train, train-ae).
 RUN_OPTIONS: list[Option] = [
-    _opt("seed", "--seed", "run", "random seed", kind=int, default=0),
+    _opt("seed", "--seed", "run", "random seed", kind=int, default=0, valid=SEEDS),
     _opt("out", ("-o", "--out"), "run", "run folder; never overwritten", metavar="RUN",
          shown="runs/<time>-<what it trains>"),
     _opt("device", "--device", "run", "auto, cpu, cuda, cuda:N or mps", default="auto", resumable=True),
@@ -160,7 +163,7 @@ TRAIN_OPTIONS: list[Option] = [
          shown="the recipe's, else the dataset's, as for -g"),
     _opt("loss", ("-l", "--loss"), "model", "loss: " + ", ".join(LOSSES.names()), choices=LOSSES, recipe=True,
          plain="non_saturated"),
-    _opt("z_dim", ("-z", "--z-dim"), "model", "latent size", kind=int, valid=at_least(1), shown="the generator's"),
+    _opt("z_dim", ("-z", "--z-dim"), "model", "latent size", kind=int, valid=LATENT_SIZES, shown="the generator's"),
     _opt("conditional", "--conditional", "model", "class-conditional: G takes a class too, D gets a projection "
          "head (labelled datasets: mnist, fashion, stacked-mnist)", kind="switch", default=False),
     _opt("unroll_steps", ("-k", "--unroll-steps"), "optimiser", "unrolling steps k (0: off)", kind=int, default=0,
@@ -236,7 +239,7 @@ AE_OPTIONS: list[Option] = [
     _opt("dataset", "--dataset", "data", "dataset, any case: " + ", ".join(DATASETS.names()), choices=DATASETS,
          default="mnist"),
     _opt("model", "--model", "model", "autoencoder model", choices=MODELS, shown="AE (28x28), AE64 (64x64)"),
-    _opt("z_dim", ("-z", "--z-dim"), "model", "latent size", kind=int, default=100, valid=at_least(1)),
+    _opt("z_dim", ("-z", "--z-dim"), "model", "latent size", kind=int, default=100, valid=LATENT_SIZES),
     _opt("latent_reg", "--latent-reg", "model", "none, or moments: add factor * MSE([mean, variance, kurtosis] of "
          "z, [0, 1, 3]) to the image MSE", choices=LATENT_REGS, default="none"),
     _opt("moments_over", "--moments-over", "model", "dims: moments per latent dimension over the batch, then "

@@ -140,7 +140,7 @@ def test_legacy_state_dict_loads_with_model_name(run, tmp_path):
     (["restore", "--square-size", "40"], "--square-size must be between 1 and 28"),
     (["interpolate", "--a", "1", "--b", "2", "3"], "give them in pairs"),
     (["interpolate", "--a", "1", "--b", "2", "--alphas", "0,x"], "--alphas must be comma-separated numbers"),
-    (["sample", "--truncation", "0"], "--truncation must be > 0"),
+    (["sample", "--truncation", "0"], "--truncation: must be a positive number"),
     (["restore", "--pepper-fraction", "0"], "hides no pixels"),
     (["invert", "--optimizer", "lbfgs"], "invalid choice: 'lbfgs'"),
 ])

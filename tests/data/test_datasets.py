@@ -136,7 +136,8 @@ def test_toys(name, modes, std, extent):
 
 
 def test_registry_names():
-    assert set(DATASETS.names()) == {"mnist", "fashion", "celeb", "stacked-mnist", "ring", "grid", "images", "emoji"}
+    assert set(DATASETS.names()) == {"mnist", "fashion", "celeb", "stacked-mnist", "ring", "grid", "images", "emoji",
+                                     "cifar10"}
 
 
 def test_mnist_from_torchvision_layout(tmp_path):

@@ -90,7 +90,8 @@ def test_bad_folders_are_one_clear_error(tmp_path):
         resolve(TrainConfig(dataset="celeb", image_size=28))
     cfg = resolve(TrainConfig(images=str(tmp_path), image_size=28))
     assert (cfg.dataset, cfg.generator, cfg.recipe) == ("images", "M4", "none")  # the digit family at 28
-    assert resolve(TrainConfig(images=str(tmp_path), image_size=32)).generator == "M11"
+    cfg = resolve(TrainConfig(images=str(tmp_path), image_size=32))
+    assert (cfg.generator, cfg.recipe, cfg.lr_g) == ("M10", "emoji", 1e-3)  # colour: the recipe measured on emoji
 
 
 def test_a_conditional_run_on_class_subfolders_and_what_resume_keeps(folder, tmp_path, capsys):
@@ -133,5 +134,5 @@ def test_the_emoji_set_composites_its_rgba_and_keeps_its_categories(tmp_path):
     assert d.extras["classes"] == ["Flags", "Food & Drink", "Objects"] and d.shape == (3, 32, 32)
     assert torch.bincount(d.test_labels).tolist() == [1, 1, 1]
     assert d.train[0][:, 0, 0].tolist() == [1.0, 1.0, 1.0] and d.train[0][:, 16, 16].tolist() == [-1.0, -1.0, 1.0]
-    with pytest.raises(GanforgeError, match="emoji-noto-64.npz under"):
+    with pytest.raises(GanforgeError, match="emoji-noto-64.npz or the npm package's emoji.json under"):
         load_dataset("emoji", DataOptions(root=tmp_path / "elsewhere"))

@@ -1,5 +1,6 @@
 """``ganforge report``: one section per record kind, built from real tiny outputs; anything it does
 not recognise is one line and exit code 2; folders of ganforge 0.1 (no kind) still open."""
+import base64
 import json
 import shutil
 from pathlib import Path
@@ -144,3 +145,52 @@ def test_folders_of_ganforge_0_1_still_open(outputs, tmp_path, kind):
     if kind == "gan-run":  # its evaluation's plain "fid" is read as the LeNet-feature FID
         assert read_record(folder / "evaluation" / "metrics.json").data["results"][0]["lenet_fid"] > 0
         assert "FID (LeNet features)" in page
+
+
+MARKUP = "<script>alert(1)</script><img src=x onerror=alert(2)>\"'&"
+# numbers a hostile folder may hold as strings instead
+NUMBERS_AS_TEXT = ("conditional_accuracy", "test_accuracy", "inception_fid", "mean_mse", "lenet_fid", "seconds")
+
+
+def _poisoned(value, key: str = ""):
+    """``value`` with every string in it, and the numbers above, replaced by markup (kind and format kept)."""
+    if isinstance(value, dict):
+        return {k: v if k in ("kind", "format") else _poisoned(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_poisoned(v, key) for v in value]
+    return MARKUP if isinstance(value, str) or key in NUMBERS_AS_TEXT else value
+
+
+def _no_markup(page: str) -> None:
+    assert "<script" not in page and "<img src=x" not in page and "onerror=alert(2)>" not in page
+    assert '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; img-src data:;' in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page  # shown, as text
+
+
+@pytest.mark.parametrize("kind", list(SHOWS))
+def test_markup_in_every_string_field_of_every_kind_is_shown_as_text(outputs, kind, tmp_path):
+    folder = _copy(outputs, kind, tmp_path)
+    for path in folder.rglob("*.json"):
+        path.write_text(json.dumps(_poisoned(json.loads(path.read_text()))))
+    _no_markup(build_report([folder], title=MARKUP))
+
+
+def test_images_come_only_from_inside_the_folders_reported_on(outputs, tmp_path):
+    secret = tmp_path / "secret"
+    secret.mkdir()
+    (secret / "private.txt").write_text("a private note")
+    shutil.copytree(outputs["samples"], secret / "sample")  # an image outside the suite's folder
+    folder = _copy(outputs, "gan-run", tmp_path)
+    grids = sorted((folder / "samples").glob("epoch_*.png"))
+    grids[-1].unlink()
+    grids[-1].symlink_to(secret / "private.txt")  # a sample grid that is a link to a private file
+    page = build_report([folder])
+    assert base64.b64encode(b"a private note").decode() not in page and f"{grids[-1].name}: not shown" in page
+    suite = tmp_path / "suite"
+    suite.mkdir()
+    done = {"status": "done", "seconds": 1.0, "reason": None, "command": "ganforge sample"}
+    (suite / "reproduce.json").write_text(json.dumps({"kind": "reproduction", "format": 1, "scale": "smoke",
+        "experiments": [{**done, "name": "up", "folder": "../secret/sample"},
+                        {**done, "name": "absolute", "folder": str(secret / "sample")}]}))
+    page = build_report([suite])
+    assert page.count("data:image/png") == 0 and page.count("not shown (outside the suite") == 2

@@ -140,3 +140,52 @@ def test_time_limit_without_epochs_trains_until_the_limit(tmp_path):
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["stopped_by_time_limit"] and summary["seconds"] >= 1.2
     assert json.loads((tmp_path / "run" / "config.json").read_text())["epochs"] is None
+
+
+def test_a_run_folder_has_one_writer_and_the_lock_dies_with_its_process(tmp_path, capsys):
+    import subprocess
+    import sys
+
+    from ganforge.training.run_folder import RunFolder
+
+    run, fresh = tmp_path / "run", tmp_path / "fresh"
+    assert main(RING + ["-e", "1", "-o", str(run)]) == 0
+    capsys.readouterr()
+    holders = [RunFolder(run), RunFolder(fresh)]  # as a `train -o` or a `--resume` holds them while it trains
+    for holder in holders:
+        holder.lock()
+    for folder, argv in ((fresh, RING + ["-e", "1", "-o", str(fresh)]), (run, ["train", "--resume", str(run), "-q"])):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and f"{folder} is in use: another ganforge process is writing it" in err
+    assert len(read_metrics(run / "metrics.csv")) == 5 and not any(fresh.iterdir())  # nothing written
+    for holder in holders:
+        holder.release()
+    # a process killed with the folder held: the OS lets go, and --resume goes on
+    code = (f"from ganforge.training.run_folder import RunFolder; RunFolder(__import__('pathlib').Path({str(run)!r}))"
+            ".lock(); print('held', flush=True); __import__('time').sleep(60)")
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert child.stdout.readline().strip() == "held"
+    assert main(["train", "--resume", str(run), "-e", "2", "-q"]) == 2
+    child.kill()
+    child.wait()
+    assert main(["train", "--resume", str(run), "-e", "2", "-q"]) == 0
+    assert len(read_metrics(run / "metrics.csv")) == 10
+
+
+def test_a_run_killed_before_its_first_checkpoint_starts_again_in_place(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(RING + ["-e", "1", "-o", str(run)]) == 0
+    for stale in ("checkpoints/last.safetensors", "generator.safetensors", "summary.json"):
+        (run / stale).unlink()  # what a kill before the first checkpoint leaves: config, metrics, figures
+    (run / ".metrics.csv.123.tmp").write_text("half")
+    assert main(["train", "--resume", str(run), "-q"]) == 0
+    assert "stopped before its first checkpoint; starting it from the beginning" in capsys.readouterr().err
+    assert len(read_metrics(run / "metrics.csv")) == 5 and not list(run.glob(".*.tmp"))
+    for stale in ("checkpoints/last.safetensors", "generator.safetensors", "summary.json"):
+        (run / stale).unlink()
+    assert main(RING + ["-e", "1", "-o", str(run)]) == 0  # a fresh run into it, too
+    for stale in ("checkpoints/last.safetensors", "generator.safetensors", "summary.json"):
+        (run / stale).unlink()
+    (run / "notes.txt").write_text("mine")  # a folder holding anything else is not a run's to clear
+    assert main(RING + ["-e", "1", "-o", str(run)]) == 2 and (run / "notes.txt").read_text() == "mine"

@@ -27,7 +27,9 @@ def registry_type(registry) -> Callable[[str], str]:
     return convert
 
 
-def int_at_least(low: int) -> Callable[[str], int]:
+def int_at_least(low: int, high: float = math.inf) -> Callable[[str], int]:
+    """An integer from ``low`` to ``high``: every count a command takes has an upper bound, so that no number
+    reaches an allocation or a library that cannot take it."""
     def convert(value: str) -> int:
         try:
             n = int(value)
@@ -35,17 +37,31 @@ def int_at_least(low: int) -> Callable[[str], int]:
             raise argparse.ArgumentTypeError(f"expected an integer, got {value!r}") from None
         if n < low:
             raise argparse.ArgumentTypeError(f"must be >= {low}, got {n}")
+        if n > high:
+            raise argparse.ArgumentTypeError(f"must be <= {int(high):,}, got {n:,}")
         return n
 
     convert.__name__ = "integer"
     return convert
 
 
-def finite_float(value: str) -> float:
+def _number(value: str) -> float:
     try:
-        x = float(value)
+        return float(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number, got {value!r}") from None
+
+
+def truncation(value: str) -> float:
+    """A truncation psi: a positive number, or inf for none."""
+    x = _number(value)
+    if not x > 0:  # NaN, zero, negative and -inf
+        raise argparse.ArgumentTypeError(f"must be a positive number (inf: no truncation), got {value!r}")
+    return x
+
+
+def finite_float(value: str) -> float:
+    x = _number(value)
     if not math.isfinite(x):
         raise argparse.ArgumentTypeError(f"expected a finite number, got {value!r}")
     return x
@@ -68,12 +84,17 @@ def add_options(p: argparse.ArgumentParser, options: list[Option]) -> None:
                 if o.kind is int:
                     kw["type"] = int
             else:
-                kw["type"] = (registry_type(o.choices) if o.choices is not None else
-                              int_at_least(int(o.valid.low)) if o.kind is int and o.valid is not None else
-                              int if o.kind is int else finite_float if o.kind is float else str)
+                kw["type"] = registry_type(o.choices) if o.choices is not None else option_type(o)
             if o.metavar and "action" not in kw:
                 kw["metavar"] = o.metavar
             section.add_argument(*o.flags, **kw)
+
+
+def option_type(o: Option) -> Callable[[str], object]:
+    """What reads a declared option's value: its integer range, a finite number, or text."""
+    if o.kind is int:
+        return int_at_least(int(o.valid.low), o.valid.high) if o.valid is not None else int
+    return finite_float if o.kind is float else str
 
 
 # ---- flags that several commands share, declared once
@@ -100,7 +121,7 @@ def add_seed(p: argparse.ArgumentParser) -> None:
 def _add_run_option(p: argparse.ArgumentParser, name: str) -> None:
     """A flag the training commands declare in options.py, with its declared help and default."""
     o = next(o for o in RUN_OPTIONS if o.name == name)
-    p.add_argument(*o.flags, type=o.kind, default=o.default, help=f"{o.help} (default: {o.default_text()})")
+    p.add_argument(*o.flags, type=option_type(o), default=o.default, help=f"{o.help} (default: {o.default_text()})")
 
 
 def add_out(p: argparse.ArgumentParser, default: str, metavar: str = "DIR") -> None:

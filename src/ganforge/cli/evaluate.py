@@ -7,17 +7,17 @@ from ..device import pick_device
 from ..errors import GanforgeError
 from ..evaluation.classifier import EVALUATOR_DATASETS
 from ..loading import open_generator
-from .common import add_generator, add_out, add_seed, int_at_least
+from .common import add_generator, add_out, add_seed, int_at_least, truncation
 
 
 def add_parsers(sub) -> None:
     p = sub.add_parser("evaluate", help="FID, KID, classifier score, class histogram, precision/recall of a "
                        "generator or AE decoder against the test split")
     add_generator(p)
-    p.add_argument("-n", type=int_at_least(10),
+    p.add_argument("-n", type=int_at_least(10, 1_000_000),
                    help="generated samples (default as the literature counts: 10,000 images, 26,000 Stacked MNIST "
                    "triples, 2,500 toy points)")
-    p.add_argument("--truncation", type=float, metavar="PSI", help="sample z truncated at PSI")
+    p.add_argument("--truncation", type=truncation, metavar="PSI", help="sample z truncated at PSI")
     p.add_argument("--truncation-sweep", metavar="PSIS",
                    help="comma-separated psi values (inf for none): a table and a plot of FID and score against psi")
     p.add_argument("--evaluator", help="evaluator weights (default: the one shipped for the dataset)")
@@ -34,7 +34,7 @@ def add_parsers(sub) -> None:
     which.add_argument("--images", metavar="DIR", help="a folder of class subfolders, as train --images reads it "
                        "(then -o is required: the evaluate --evaluator file goes there)")
     p.add_argument("--data-root", help="folder holding the dataset, as for train (emoji: its .npz)")
-    p.add_argument("-e", "--epochs", type=int_at_least(1), default=12, help="epochs (12)")
+    p.add_argument("-e", "--epochs", type=int_at_least(1, 10_000), default=12, help="epochs (12)")
     add_out(p, "inside the installed package")
     add_seed(p)
     p.set_defaults(func=cmd_train_evaluator)

@@ -16,7 +16,7 @@ from ..latent.inversion import OPTIMIZERS
 from ..loading import open_generator
 from ..latent.masks import MASK_KINDS
 from ..models import MODELS
-from .common import add_generator, add_out, add_seed, finite_float, int_at_least, registry_type
+from .common import add_generator, add_out, add_seed, finite_float, int_at_least, registry_type, truncation
 
 
 def add_parsers(sub) -> None:
@@ -35,7 +35,7 @@ def add_parsers(sub) -> None:
     group.add_argument("--masks", choices=["all"], help="all three masks, the report's table")
     group.add_argument("--mask-file", help="mask image: black pixels are hidden")
     p.add_argument("--pepper-fraction", type=finite_float, default=0.3, help="share of pixels pepper hides (0.3)")
-    p.add_argument("--square-size", type=int_at_least(1), default=8, help="side of the square mask (8)")
+    p.add_argument("--square-size", type=int_at_least(1, 1024), default=8, help="side of the square mask (8)")
     p.set_defaults(func=cmd_restore)
 
     p = sub.add_parser("interpolate", help="decode G(a*z1 + (1-a)*z2) between pairs of images, or between two "
@@ -43,10 +43,10 @@ def add_parsers(sub) -> None:
     _generator_args(p)
     p.add_argument("--a", nargs="+", metavar="IMG", help="first image(s): test-split indices or image files (a = 1)")
     p.add_argument("--b", nargs="+", metavar="IMG", help="second image(s), as many as --a (a = 0)")
-    p.add_argument("--classes", nargs=2, type=int_at_least(0), metavar=("A", "B"),
+    p.add_argument("--classes", nargs=2, type=int_at_least(0, 100_000), metavar=("A", "B"),
                    help="a conditional generator: from class B (a = 0) to class A (a = 1) at fixed z, instead of "
                    "images")
-    p.add_argument("--rows", type=int_at_least(1), default=4, help="with --classes: rows, one latent each (4)")
+    p.add_argument("--rows", type=int_at_least(1, 64), default=4, help="with --classes: rows, one latent each (4)")
     p.add_argument("--alphas", help="comma-separated a values (default 0,0.125,...,1)")
     p.add_argument("--slerp", action="store_true", help="spherical instead of linear interpolation")
     _inversion_args(p)
@@ -54,8 +54,8 @@ def add_parsers(sub) -> None:
 
     p = sub.add_parser("sample", help="images from a generator, optionally with the truncation trick")
     _generator_args(p)
-    p.add_argument("-n", type=int_at_least(1), default=64, help="number of images (64)")
-    p.add_argument("--truncation", type=float, metavar="PSI", help="redraw z components with |z| > PSI")
+    p.add_argument("-n", type=int_at_least(1, 10_000), default=64, help="number of images (64)")
+    p.add_argument("--truncation", type=truncation, metavar="PSI", help="redraw z components with |z| > PSI")
     p.add_argument("--individual", action="store_true", help="also write one PNG per image")
     p.set_defaults(func=cmd_sample)
 
@@ -63,9 +63,9 @@ def add_parsers(sub) -> None:
 def _generator_args(p: argparse.ArgumentParser) -> None:
     add_generator(p)
     p.add_argument("--model", type=registry_type(MODELS), help="model name of a legacy .pt/.pkl state dict")
-    p.add_argument("-z", "--z-dim", type=int_at_least(1), help="latent size of a legacy state dict")
+    p.add_argument("-z", "--z-dim", type=int_at_least(1, 4096), help="latent size of a legacy state dict")
     p.add_argument("--dataset", type=registry_type(DATASETS), help="dataset of a legacy state dict")
-    p.add_argument("--class", dest="label", type=int_at_least(0), metavar="C",
+    p.add_argument("--class", dest="label", type=int_at_least(0, 100_000), metavar="C",
                    help="a class-conditional generator's class (default: the classes in turn, sample by sample)")
     p.add_argument("--data-root", help="folder holding the dataset, as for train")
     add_seed(p)
@@ -73,14 +73,14 @@ def _generator_args(p: argparse.ArgumentParser) -> None:
 
 
 def _image_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-n", type=int_at_least(1), default=8, help="number of random test-split images (8)")
-    p.add_argument("--indices", nargs="+", type=int_at_least(0), help="these test-split images instead")
+    p.add_argument("-n", type=int_at_least(1, 1000), default=8, help="number of random test-split images (8)")
+    p.add_argument("--indices", nargs="+", type=int_at_least(0, 10**9), help="these test-split images instead")
     p.add_argument("--images", nargs="+", metavar="FILE", help="image files (PNG/JPEG) instead")
 
 
 def _inversion_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-i", "--iters", type=int_at_least(1), default=500, help="optimisation iterations (500)")
-    p.add_argument("-s", "--restarts", type=int_at_least(1), default=5, help="random restarts per image (5)")
+    p.add_argument("-i", "--iters", type=int_at_least(1, 1_000_000), default=500, help="optimisation iterations (500)")
+    p.add_argument("-s", "--restarts", type=int_at_least(1, 10_000), default=5, help="random restarts per image (5)")
     p.add_argument("--optimizer", choices=OPTIMIZERS, default="adam", help="adam (default) or sgd (the report's)")
     p.add_argument("--lr", type=finite_float, help="learning rate (adam 0.05, sgd 1.0)")
     p.add_argument("--prior", type=finite_float, default=0.0, help="weight of mean(z^2) in the loss (0)")

@@ -8,6 +8,7 @@ would follow alone: the batch only shares the generator's forward and backward p
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 from typing import Optional
 
@@ -44,7 +45,7 @@ def masked_mse(x: Tensor, target: Tensor, visible: Optional[Tensor]) -> Tensor:
 def invert(G: nn.Module, images: Tensor, *, restarts: int = 5, iters: int = 500, optimizer: str = "adam",
            lr: Optional[float] = None, prior: float = 0.0, hidden: Optional[Tensor] = None,
            seed: int = 0, z_init: Optional[Tensor] = None, z_dim: Optional[int] = None,
-           prune_after: Optional[float] = None) -> InversionResult:
+           prune_after: Optional[float] = None, seconds: Optional[float] = None) -> InversionResult:
     """Invert ``G`` on ``images`` (N, C, H, W) in [-1, 1].
 
     hidden: bool, True where a pixel is hidden, shape (H, W) or (N, H, W); hidden pixels do not enter
@@ -54,6 +55,7 @@ def invert(G: nn.Module, images: Tensor, *, restarts: int = 5, iters: int = 500,
     prune_after: a fraction of ``iters``; from there on only each image's best restart so far
     continues (the others' trajectories end there, as NaN). Restarts cost about
     ``prune_after * S + (1 - prune_after)`` single runs instead of ``S``.
+    seconds: a time budget; the iterations stop once it is spent (the rest of ``losses`` stays NaN).
     """
     if restarts < 1 or iters < 0:
         raise GanforgeError(f"need restarts >= 1 and iterations >= 0, got {restarts} and {iters}")
@@ -90,6 +92,7 @@ def invert(G: nn.Module, images: Tensor, *, restarts: int = 5, iters: int = 500,
     pruned_final = torch.full((n * s,), float("inf"), device=device)
     z_final = z.detach().clone()
     err = torch.empty(0)  # each row's loss at the previous iteration (pruning reads it)
+    deadline = time.monotonic() + seconds if seconds is not None else math.inf
     try:
         for t in range(iters):
             if t == prune_at:
@@ -107,6 +110,8 @@ def invert(G: nn.Module, images: Tensor, *, restarts: int = 5, iters: int = 500,
             total.sum().backward()
             opt.step()
             losses[rows, t] = err.detach()
+            if time.monotonic() > deadline:
+                break
         with torch.no_grad():
             final = pruned_final.clone()
             final[rows] = masked_mse(G(z), target, visible)

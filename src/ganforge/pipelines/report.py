@@ -5,10 +5,16 @@ Every folder a ganforge command writes holds a record that says what it is (reco
 training run's config.json, an evaluation's metrics.json, an inversion's results.json, ...
 The page has one section function per record kind (``SECTIONS``). Images are embedded as
 base64 PNGs; the page loads nothing from anywhere and runs no script.
+
+Records are read as data, never as markup: a folder may come from anyone. Every value reaches the
+page through ``esc`` (HTML-escaped text), a Content-Security-Policy forbids scripts and any source
+but the page's own data, and images are embedded only from inside the folders the report was asked
+for (no symbolic link, no ``..`` or absolute name in a record leaves them).
 """
 from __future__ import annotations
 
 import base64
+import contextvars
 import html
 import math
 from dataclasses import dataclass, field
@@ -34,6 +40,13 @@ nav a{margin-right:1em}
 """
 
 
+# scripts none, images only as data: URIs, styles only the page's own
+CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
+
+# the folders a report was asked for, resolved: images are embedded from inside them only
+_ROOTS: contextvars.ContextVar[tuple[Path, ...]] = contextvars.ContextVar("report_roots", default=())
+
+
 @dataclass
 class Item:
     """One folder's contribution: a heading, the record kind it shows and the HTML of its body."""
@@ -45,10 +58,18 @@ class Item:
     summary: dict[str, Any] = field(default_factory=dict)  # one row of the comparison table
 
 
+def inside(path: Path) -> bool:
+    """Whether ``path`` is no symbolic link and lies, links and ``..`` resolved, inside a folder the report
+    was asked for."""
+    return not path.is_symlink() and any(path.resolve().is_relative_to(root) for root in _ROOTS.get())
+
+
 def _img(path: Path, caption: str = "") -> str:
+    if not inside(path) or not path.is_file():
+        return f'<p class="note">{esc(path.name)}: not shown (a link, or outside the folders reported on)</p>'
     data = base64.b64encode(path.read_bytes()).decode()
-    cap = f"<figcaption>{html.escape(caption)}</figcaption>" if caption else ""
-    return f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(caption or path.name)}">{cap}</figure>'
+    cap = f"<figcaption>{esc(caption)}</figcaption>" if caption else ""
+    return f'<figure><img src="data:image/png;base64,{data}" alt="{esc(caption or path.name)}">{cap}</figure>'
 
 
 def _grid(figures: Iterable[str]) -> str:
@@ -72,11 +93,17 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
+def esc(v: Any) -> str:
+    """Any value as HTML text: formatted by ``_fmt``, then escaped. Nothing reaches the page any other way."""
+    return html.escape(_fmt(v))
+
+
 def table(header: list[str], rows: list[list[Any]]) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    head = "".join(f"<th>{esc(h)}</th>" for h in header)
+
     def cell(c: Any) -> str:
         kind = ' class="t"' if isinstance(c, str) else ""
-        return f"<td{kind}>{html.escape(_fmt(c))}</td>"
+        return f"<td{kind}>{esc(c)}</td>"
 
     body = "".join("<tr>" + "".join(cell(c) for c in r) + "</tr>" for r in rows)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
@@ -173,7 +200,7 @@ def _image_evaluation(record: Record) -> list[Item]:
     per_class = rows[0].get("per_class_fid") if rows else None
     if per_class:  # a class-conditional generator, its classes asked for in turn
         accuracy = rows[0].get("conditional_accuracy")
-        shown = _fmt(100 * accuracy) if isinstance(accuracy, (int, float)) else _fmt(accuracy)
+        shown = esc(100 * accuracy if isinstance(accuracy, (int, float)) else accuracy)
         item.body.append(f"<h3>Class-conditional: {shown} % of samples show the class asked for; per class, the "
                          "FID of its samples against its test images, the share of its samples the evaluator reads "
                          "as it, and the share of its real test images it reads as it</h3>")
@@ -184,9 +211,9 @@ def _image_evaluation(record: Record) -> list[Item]:
                 rows_by_class.append([what, *rows[0][key]])
         item.body.append(table(["", *(str(i) for i in range(len(per_class)))], rows_by_class))
     evaluator = record.get("evaluator") or {}
-    item.body.append(f'<p class="note">Features of the shipped {html.escape(str(evaluator.get("dataset")))} '
-                     f'evaluator (test accuracy {_fmt(evaluator.get("test_accuracy"))}); Inception FID: '
-                     f'{_fmt(record.get("inception_fid"))}.</p>')
+    item.body.append(f'<p class="note">Features of the shipped {esc(evaluator.get("dataset"))} '
+                     f'evaluator (test accuracy {esc(evaluator.get("test_accuracy"))}); Inception FID: '
+                     f'{esc(record.get("inception_fid"))}.</p>')
     if (path / "truncation.png").exists():
         item.body.append(_grid([_img(path / "truncation.png", "FID and classifier score against ψ")]))
     return [item]
@@ -221,7 +248,7 @@ def _inversion(record: Record) -> list[Item]:
     item.body.append(table(["image", "chosen restart", "final loss of each restart", "MSE", "PSNR (dB)"],
                            [[r["image"], r["chosen"], r["restart_losses"], r["mse"], r["psnr"]]
                             for r in record["images"]]))
-    item.body.append(f'<p>Mean MSE {_fmt(record.get("mean_mse"))}.</p>')
+    item.body.append(f'<p>Mean MSE {esc(record.get("mean_mse"))}.</p>')
     if (path / "grid.png").exists():
         item.body.append(_grid([_img(path / "grid.png", "inputs and reconstructions")]))
     curves = sorted((path / "loss_curves").glob("*.png"))
@@ -273,15 +300,19 @@ def _reproduction(record: Record) -> list[Item]:
     root = record.path.parent
     exps = record["experiments"]
     item = Item(root, record.kind, f"the report's experiment suite at scale {record.get('scale')}")
-    item.body.append(f"<p>Made by <code>ganforge reproduce --scale {html.escape(str(record.get('scale')))}</code>.</p>")
+    item.body.append(f"<p>Made by <code>ganforge reproduce --scale {esc(record.get('scale'))}</code>.</p>")
     item.body.append(table(["experiment", "status", "seconds", "command or reason"],
                            [[e["name"], e["status"], e["seconds"] if e["status"] == "done" else None,
                              e["reason"] or e["command"]] for e in exps]))
     items = [item]
     for e in exps:  # an evaluation comes with its run folder
-        folder = root / e["folder"]
-        if e["status"] == "done" and folder.name != "evaluation":
-            items += read_folder(folder)
+        folder = root / str(e["folder"])
+        if e["status"] != "done" or folder.name == "evaluation":
+            continue
+        if not (folder.resolve().is_relative_to(root.resolve()) and inside(folder)):
+            item.body.append(f'<p class="note">{esc(e["folder"])}: not shown (outside the suite\'s folder)</p>')
+            continue
+        items += read_folder(folder)
     return items
 
 
@@ -342,16 +373,22 @@ def comparison(items: list[Item]) -> str:
 
 def build_report(folders: list[Path], *, title: str = "ganforge report") -> str:
     """One self-contained HTML page of ``folders`` (run folders, command output folders, record files)."""
-    items = [item for folder in folders for item in read_folder(Path(folder))]
-    nav = "".join(f'<a href="#item{i}">{html.escape(it.path.name)}</a>' for i, it in enumerate(items))
-    parts = [f"<!doctype html><html lang=en><head><meta charset=utf-8><meta name=viewport "
-             f'content="width=device-width,initial-scale=1"><title>{html.escape(title)}</title>'
-             f"<style>{CSS}</style></head><body><h1>{html.escape(title)}</h1>",
+    folders = [Path(folder) for folder in folders]
+    token = _ROOTS.set(tuple((f if f.is_dir() else f.parent).resolve() for f in folders))
+    try:
+        items = [item for folder in folders for item in read_folder(folder)]
+        compared = comparison(items)
+    finally:
+        _ROOTS.reset(token)
+    nav = "".join(f'<a href="#item{i}">{esc(it.path.name)}</a>' for i, it in enumerate(items))
+    parts = [f'<!doctype html><html lang=en><head><meta charset=utf-8><meta http-equiv="Content-Security-Policy" '
+             f'content="{CSP}"><meta name=viewport content="width=device-width,initial-scale=1">'
+             f"<title>{esc(title)}</title><style>{CSS}</style></head><body><h1>{esc(title)}</h1>",
              f"<nav>{nav}</nav>" if len(items) > 1 else ""]
-    parts.append(comparison(items))
+    parts.append(compared)
     for i, it in enumerate(items):
-        parts.append(f'<section data-kind="{it.kind}"><h2 id="item{i}">{html.escape(it.title)}</h2>'
-                     f'<p class="note"><code>{html.escape(str(it.path))}</code></p>')
+        parts.append(f'<section data-kind="{esc(it.kind)}"><h2 id="item{i}">{esc(it.title)}</h2>'
+                     f'<p class="note"><code>{esc(it.path)}</code></p>')
         parts.extend(it.body)
         parts.append("</section>")
     parts.append('<p class="note">Made by ganforge. Every number on this page was measured by the command that '

@@ -135,17 +135,29 @@ def setup(cfg: Any, build: Callable[[Setting], Task], *, default_out: str, resum
         raise GanforgeError(f"-b {cfg.batch_size} (the global batch) must be divisible by the {world.size} processes")
     device = init_distributed(world, pick_device(cfg.device))
     cfg.out = same_on_all_ranks(cfg.out or default_out, world)
-    folder = open_run(cfg.out, resume is not None) if files else RunFolder(Path(cfg.out))
+    files = files and world.main
+    # the writer holds the folder from here on (one process per run folder); it decides whether to resume
+    folder, resuming = open_run(cfg.out, resume is not None) if files else (RunFolder(Path(cfg.out)), resume)
+    resume = resume if same_on_all_ranks(bool(resuming), world) else None
+    try:
+        run = _setup_held(cfg, build, folder, world, device, resume, files)
+    except BaseException:
+        folder.release(failed=True)  # a run that did not start leaves no folder it made
+        raise
+    return run
+
+
+def _setup_held(cfg: Any, build: Callable[[Setting], Task], folder: RunFolder, world: World, device: torch.device,
+                resume: Optional[Path], files: bool) -> Run:
     torch.manual_seed(cfg.seed)
     data_rng = torch.Generator().manual_seed(cfg.seed + 1)
     data = load_training_data(cfg)
     n_batches = len(data.train) // cfg.batch_size
-    files = files and world.main
 
-    # ---- the task's models and optimisers; only now the folder: bad options or data leave none behind
+    # ---- the task's models and optimisers; only now the folder's files: bad options or data leave none behind
     setting = Setting(cfg, data, device, world, data_rng)
     task = build(setting)
-    barrier(world)  # every rank has checked the run folder before rank 0 creates it
+    barrier(world)  # every rank has its task before rank 0 writes the folder
     if files:
         folder.prepare()
 
@@ -153,10 +165,7 @@ def setup(cfg: Any, build: Callable[[Setting], Task], *, default_out: str, resum
     pos = Position()
     if resume is not None:
         pos, meta = restore_state(folder.last, modules=task.modules, optimizers=task.optimizers, data_rng=data_rng,
-                                  device=device)
-        if meta.get("z_dim") != task.meta["z_dim"]:
-            raise GanforgeError(f"latent size -z {task.meta['z_dim']} does not match the checkpoint's "
-                                f"z = {meta.get('z_dim')}")
+                                  device=device, expect=task.meta)
         if meta.get("clusters", {}).get("digest") != task.meta.get("clusters", {}).get("digest"):
             raise GanforgeError("the training data's clusters are not the checkpoint's (different data, --limit or "
                                 "--clusters?); resume with the options the run started with")
@@ -247,8 +256,11 @@ def run_training(cfg: Any, build: Callable[[Setting], Task], *, default_out: str
     ``resume``); returns the run folder. Rank 0 alone writes files under torchrun."""
     run = setup(cfg, build, default_out=default_out, resume=resume)
     try:
-        for _ in iterate(run):
-            pass
+        try:
+            for _ in iterate(run):
+                pass
+        finally:
+            run.close()
+        return finish(run)
     finally:
-        run.close()
-    return finish(run)
+        run.folder.release()  # the OS would at exit; a library caller may train into the folder again

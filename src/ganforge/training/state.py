@@ -48,12 +48,26 @@ def save_state(path: Path, *, modules: dict[str, nn.Module], optimizers: dict[st
     save_checkpoint(path, tensors, {"kind": "training", "position": vars(pos), "optimizer_groups": groups, **meta})
 
 
+# What a resumed run must share with its checkpoint, as the metadata names it, and the option that sets it.
+SAME_ON_RESUME = {"dataset": "--dataset", "generator": "-g", "discriminator": "-d", "model": "--model",
+                  "loss": "-l", "z_dim": "-z", "classes": "the classes (--conditional)", "shape": "the image shape",
+                  "latent_reg": "--latent-reg"}
+
+
 def restore_state(path: Path, *, modules: dict[str, nn.Module], optimizers: dict[str, torch.optim.Optimizer],
-                  data_rng: torch.Generator, device: torch.device) -> tuple[Position, dict[str, Any]]:
-    """Load what ``save_state`` wrote into the given objects; returns the position and metadata."""
+                  data_rng: torch.Generator, device: torch.device,
+                  expect: dict[str, Any]) -> tuple[Position, dict[str, Any]]:
+    """Load what ``save_state`` wrote into the given objects, once its metadata agrees with ``expect`` (the
+    run's own metadata: dataset, models, loss, latent size, classes, image shape); returns the position and
+    metadata."""
     tensors, meta = load_checkpoint(path)
     if meta.get("kind") != "training":
         raise GanforgeError(f"{path} is not a training checkpoint")
+    differ = [f"{flag} {_shown(expect[key])} here, {_shown(meta.get(key))} in the checkpoint"
+              for key, flag in SAME_ON_RESUME.items() if key in expect and _same(meta.get(key)) != _same(expect[key])]
+    if differ:
+        raise GanforgeError(f"cannot resume from {path}: " + "; ".join(differ)
+                            + " (resume with the options the run started with)")
     try:
         for name, module in modules.items():
             load_weights(module, unprefixed(name, tensors), f"{path} ({name})")
@@ -63,3 +77,14 @@ def restore_state(path: Path, *, modules: dict[str, nn.Module], optimizers: dict
         return Position(**meta["position"]), meta
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
         raise GanforgeError(f"{path} is a damaged or foreign training checkpoint ({exc})") from None
+
+
+def _same(value: Any) -> Any:
+    """A metadata value as JSON gives it back (tuples as lists; no classes as 0)."""
+    if isinstance(value, tuple):
+        return list(value)
+    return 0 if value is None else value
+
+
+def _shown(value: Any) -> str:
+    return "x".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
