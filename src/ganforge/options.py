@@ -120,7 +120,8 @@ RUN_OPTIONS: list[Option] = [
     _opt("device", "--device", "run", "auto, cpu, cuda, cuda:N or mps", default="auto", resumable=True),
     _opt("data_root", "--data-root", "data", "folder holding the dataset (torchvision's layout, or images for celeb)",
          metavar="DIR"),
-    _opt("download", "--download", "data", "download MNIST, Fashion-MNIST or CIFAR-10 through torchvision", kind="switch",
+    _opt("download", "--download", "data", "download MNIST, Fashion-MNIST or CIFAR-10 through torchvision",
+         kind="switch",
          default=False),
     _opt("images", "--images", "data", "train on your own images: a folder of them, or of class subfolders (the "
          "labels --conditional trains on); sets --dataset images", metavar="DIR"),

@@ -113,5 +113,6 @@ def test_a_conditional_run_resumes_exactly_and_unlabelled_data_is_refused(tmp_pa
     capsys.readouterr()
     assert main(["train", "--dataset", "ring", "--conditional", "-e", "1", "-o", str(tmp_path / "ring")]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "needs a labelled dataset (mnist, fashion, stacked-mnist, cifar10, images, emoji)" in err
+    assert err.count("\n") == 1
+    assert "needs a labelled dataset (mnist, fashion, stacked-mnist, cifar10, images, emoji)" in err
     assert not (tmp_path / "ring").exists()

@@ -13,7 +13,8 @@ def add_parsers(sub) -> None:
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 for every interface)")
     p.add_argument("--port", type=int_at_least(0, 65535), default=8000, help="port (8000; 0: any free one)")
-    p.add_argument("--max-upload-kb", type=int_at_least(1, 51_200), default=2048, help="largest upload accepted (2048 KB)")
+    p.add_argument("--max-upload-kb", type=int_at_least(1, 51_200), default=2048,
+                   help="largest upload accepted (2048 KB)")
     p.set_defaults(func=cmd_demo)
 
 

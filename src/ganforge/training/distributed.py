@@ -129,8 +129,10 @@ class GlooSyncBatchNorm(nn.modules.batchnorm._BatchNorm):
     one process holding the global batch.
     """
 
+    local = False  # statistics of this rank's batch only (a copy one rank runs alone: the moving average's)
+
     def forward(self, x: Tensor) -> Tensor:
-        if not (self.training and dist.is_initialized() and dist.get_world_size() > 1):
+        if self.local or not (self.training and dist.is_initialized() and dist.get_world_size() > 1):
             return super().forward(x)
         dims = [0, *range(2, x.dim())]
         c = x.shape[1]

@@ -13,6 +13,8 @@ from typing import Optional
 
 import torch
 from torch import Tensor, nn
+
+from .distributed import GlooSyncBatchNorm
 from torch.optim.swa_utils import AveragedModel, update_bn
 
 from ..models.conditional import WithClasses
@@ -44,8 +46,15 @@ class EmaOfG:
         rng = torch.Generator().manual_seed(0)
         latents = [torch.randn(batch, z_dim, generator=rng).to(device) for _ in range(batches)]
         G = WithClasses(self.model.module, prior=prior) if classes else self.model.module
-        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):  # dropout draws stay apart
-            update_bn(latents, G)
+        synced = [m for m in G.modules() if isinstance(m, GlooSyncBatchNorm)]
+        for m in synced:  # rank 0 alone refreshes the average: no all-reduce another rank would have to join
+            m.local = True
+        try:
+            with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):  # dropout stays apart
+                update_bn(latents, G)
+        finally:
+            for m in synced:
+                m.local = False
 
     def update(self, G: nn.Module, images: int, batch: int) -> None:
         """Blend G in, ``images`` being the training images seen once this batch is counted."""
