@@ -1,6 +1,6 @@
 """Training throughput: ganforge's step against a peer-style reference loop, in one run.
 
-    python benchmarks/throughput.py [--rounds 15] [--recipes | --streaming | --cuda-only]
+    python benchmarks/throughput.py [--rounds 15] [--recipes | --streaming | --cuda-only | --graphs]
 
 For M1/M3 and the convolutional pair M4/M5, at batch 64 and 256, images per second of:
 
@@ -255,6 +255,54 @@ def streaming_markdown(r: dict) -> list[str]:
           "|---|---:|---:|---:|"]
     md += [f"| {row['size']}x{row['size']} | {row['in_memory_ms']:.1f} | {row['streamed_ms']:.1f} | "
            f"{row['ratio']:.3f}x ({spread(row['ratio_per_round'])}) |" for row in r["rows"]]
+    return md + [""]
+
+
+# Each recipe at its own batch, eager against graphed; the colour recipe on a 64x64 folder (the emoji recipe's
+# models and options), CelebA's 0.2 pair M11/M12 beside it.
+GRAPH_ROWS = {"mnist": dict(dataset="mnist"), "fashion": dict(dataset="fashion"),
+              "stacked-mnist": dict(dataset="stacked-mnist"), "ring": dict(dataset="ring"),
+              "grid": dict(dataset="grid"),
+              "colour 64x64 (emoji recipe)": dict(dataset="images", image_size=64),
+              "colour 64x64, M11/M12 at batch 128": dict(dataset="images", image_size=64, generator="M11",
+                                                         discriminator="M12", batch_size=128)}
+
+
+def graphs_table(args, save=lambda rows: None) -> list[dict]:
+    """Iterations per second of every recipe's step, eager and as CUDA graphs (--cuda-graphs), timed in
+    alternating turns on one card; ``save`` gets the rows after each recipe."""
+    device, rows = torch.device("cuda"), []
+    with tempfile.TemporaryDirectory() as tmp:
+        images = Path(tmp) / "images"
+        images.mkdir()
+        noise_folder(images)
+        for name, options in GRAPH_ROWS.items():
+            root = dict(images=str(images)) if options["dataset"] == "images" else {}
+            fns = {graphed: loop_step(TrainConfig(**options, **root, device="cuda", cuda_graphs=graphed))
+                   for graphed in (False, True)}
+            batch = resolve(TrainConfig(**options, **root)).batch_size
+            t = interleaved({k: local(fn, device) for k, fn in fns.items()}, {False: 50, True: 50}, 5)
+            ratios = [e / g for e, g in zip(t[False], t[True])]
+            rows.append({"recipe": name, "batch": batch, "eager_it_per_s": 1 / statistics.median(t[False]),
+                         "graphed_it_per_s": 1 / statistics.median(t[True]), "speedup": statistics.median(ratios),
+                         "images_per_s_graphed": batch / statistics.median(t[True])})
+            print(rows[-1], flush=True)
+            save(rows)
+    return rows
+
+
+def graphs_markdown(r: dict) -> list[str]:
+    md = [f"## CUDA graphs: {r['card']}", "",
+          "`python benchmarks/throughput.py --graphs` (run by `bash scripts/gpu-check.sh`), "
+          f"{r['measured']}: one iteration of `ganforge train --dataset X --device cuda` with and without "
+          "`--cuda-graphs` (the user's loop and step; 3 eager iterations, then the captured step replayed), each "
+          "recipe at its own batch, turns of 50 iterations taken in turn, 5 rounds, the median of the ratios "
+          "within a round. The colour rows train on a folder of 64x64 noise images (same models and cost as the "
+          "pictures). Goal: the MNIST recipe at least 5x the eager step.", "",
+          "| recipe | batch | eager it/s | graphed it/s | graphed / eager | graphed img/s |",
+          "|---|---:|---:|---:|---:|---:|"]
+    md += [f"| {row['recipe']} | {row['batch']} | {row['eager_it_per_s']:,.0f} | {row['graphed_it_per_s']:,.0f} | "
+           f"{row['speedup']:.2f}x | {row['images_per_s_graphed']:,.0f} |" for row in r["rows"]]
     return md + [""]
 
 
@@ -543,6 +591,9 @@ def markdown(results: dict) -> str:
         md += ["## CUDA", "", results.get("cuda_note", "No GPU was available to the run that wrote this page; "
                "`python benchmarks/throughput.py` on a CUDA machine adds batch 256 and 2048 with and without bf16 "
                "and torch.compile."), ""]
+    md += (graphs_markdown(results["graphs"]) if "graphs" in results else
+           ["## CUDA graphs", "", "Not measured yet: no GPU has been lent since `--cuda-graphs` landed; "
+            "`bash scripts/gpu-check.sh` measures every recipe eager against graphed.", ""])
     if "recipes" in results:
         md += recipes_markdown(results["recipes"])
     if "streaming" in results:
@@ -563,12 +614,21 @@ def main() -> None:
                    help="only the recipes' cost table, added to the last run's results")
     p.add_argument("--streaming", action="store_true",
                    help="only the streamed-data table, added to the last run's results")
+    p.add_argument("--graphs", action="store_true",
+                   help="only the CUDA-graphs table (eager against --cuda-graphs), added to the last run's results")
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     keep_freed_memory()  # as ``ganforge`` does at start; the reference's worker process goes without
-    if args.recipes or args.cuda_only or args.streaming:
+    if args.recipes or args.cuda_only or args.streaming or args.graphs:
         results = json.loads((DOCS / "throughput.json").read_text())
+        if args.graphs:
+            def save_graphs(rows: list) -> None:
+                results["graphs"] = {"card": torch.cuda.get_device_name(), "machine": machine(),
+                                     "measured": time.strftime("%Y-%m-%d"), "rows": rows}
+                write("throughput", results, markdown(results))
+
+            graphs_table(args, save_graphs)
         if args.recipes:
             results["recipes"] = {"rounds": args.rounds, "machine": machine(), "rows": recipe_table(args)}
         if args.streaming:

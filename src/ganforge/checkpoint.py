@@ -104,7 +104,10 @@ def optimizer_tensors(opt: torch.optim.Optimizer) -> tuple[dict[str, Tensor], li
     for pid, state in sd["state"].items():
         for key, value in state.items():
             tensors[f"{pid}.{key}"] = value if torch.is_tensor(value) else torch.tensor(value)
-    return tensors, sd["param_groups"]
+    # a captured step's rate is a device tensor and its optimiser capturable (cuda_graphs.py): saved as an
+    # eager optimiser's, which any device resumes
+    groups = [{**g, "lr": float(g["lr"]), "capturable": False} if "capturable" in g else g for g in sd["param_groups"]]
+    return tensors, groups
 
 
 def restore_optimizer(opt: torch.optim.Optimizer, tensors: dict[str, Tensor], groups: list[dict[str, Any]]) -> None:

@@ -166,7 +166,12 @@ TRAIN_OPTIONS: list[Option] = [
          plain="non_saturated"),
     _opt("z_dim", ("-z", "--z-dim"), "model", "latent size", kind=int, valid=LATENT_SIZES, shown="the generator's"),
     _opt("conditional", "--conditional", "model", "class-conditional: G takes a class too, D gets a projection "
-         "head (labelled datasets: mnist, fashion, stacked-mnist)", kind="switch", default=False),
+         "head (labelled data: mnist, fashion, stacked-mnist, emoji, cifar10, --images with class subfolders)",
+         kind="switch", default=False),
+    _opt("condition_ramp", "--condition-ramp", "model", "transitional conditioning (Shahbazi et al. 2023): with "
+         "classes (--conditional or --clusters), the first N iterations train without them and the next N blend "
+         "them in, so that few images per class do not collapse each class to one picture (0: classes from the "
+         "start)", kind=int, valid=at_least(0), recipe=True, plain=0, metavar="N"),
     _opt("unroll_steps", ("-k", "--unroll-steps"), "optimiser", "unrolling steps k (0: off)", kind=int, default=0,
          valid=at_least(0)),
     _opt("unroll_mode", "--unroll-mode", "optimiser", "restore: the report's look-ahead-and-restore; "
@@ -230,6 +235,9 @@ TRAIN_OPTIONS: list[Option] = [
     _opt("compile", "--compile", "run", "torch.compile G and D (D stays eager under --r1/--r2 and differentiable "
          "unrolling, which differentiate twice; worth it for long GPU runs)", kind="switch", default=False,
          resumable=True),
+    _opt("cuda_graphs", "--cuda-graphs", "run", "capture the GAN step as CUDA graphs and replay it: one launch a "
+         "step instead of hundreds, for small models on a GPU (one CUDA process; otherwise a note and the eager "
+         "step)", kind="toggle", default=False, resumable=True),
     _opt("amp", "--amp", "run", "autocast the training step to bfloat16 (CUDA GPUs with bf16)", choices=("bf16",),
          resumable=True),
     _opt("channels_last", "--channels-last", "run", "channels-last memory format for image models", kind="toggle",

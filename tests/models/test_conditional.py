@@ -8,7 +8,8 @@ from ganforge.cli import main
 from ganforge.data import load_dataset
 from ganforge.losses import get_loss
 from ganforge.models import build_model, count_parameters
-from ganforge.models.conditional import ProjectionD, WithClasses, conditional_generator
+from ganforge.models.conditional import (ProjectionD, WithClasses, class_strength, conditional_generator,
+                                         set_class_strength)
 from ganforge.models.wrappers import Packed
 from ganforge.training import GanTrainer
 from ganforge.training.stats import read_metrics
@@ -25,6 +26,19 @@ def test_projection_d_adds_the_class_embedding_dotted_with_the_features_of_the_l
     expected = d(x) + (proj.embed(y) * phi).sum(1)
     torch.testing.assert_close(proj(x, y), expected)
     assert proj.embed.weight.shape == (10, 6272)
+
+
+def test_a_convolutional_d_projects_its_last_map_summed_over_positions():
+    torch.manual_seed(0)
+    d = build_model("M13", role="D", shape=(3, 64, 64)).eval()  # DCGAN's D: a 4x4 convolution to one logit
+    proj = ProjectionD(d, 10).eval()
+    last = [m for m in d.modules() if isinstance(m, torch.nn.Conv2d)][-1]
+    seen = []
+    last.register_forward_hook(lambda m, i, o: seen.append(i[0]))
+    x, y = torch.randn(3, 3, 64, 64), torch.tensor([2, 2, 7])
+    out = proj(x, y)
+    assert seen[0].shape == (3, 256, 4, 4) and proj.embed.weight.shape == (10, 256)  # one weight per channel
+    torch.testing.assert_close(out, d(x) + (proj.embed(y) * seen[0].sum((2, 3))).sum(1))
 
 
 def test_under_packing_the_projection_sums_the_group_embeddings():
@@ -51,6 +65,25 @@ def test_conditional_g_is_the_registered_g_on_z_and_the_class_embedding():
     torch.testing.assert_close(WithClasses(g)(torch.cat([z, z, z, z])[:10]),
                                g(torch.cat([z, z, z, z])[:10], torch.arange(10)))
     torch.testing.assert_close(WithClasses(g, 7)(z), seven)
+
+
+def test_transitional_conditioning_blends_the_class_in_from_nothing():
+    assert [class_strength(i, 100) for i in (0, 100, 150, 175, 200, 5000)] == [0.0, 0.0, 0.5, 0.75, 1.0, 1.0]
+    assert class_strength(0, 0) == 1.0  # no ramp: classes from the start
+    torch.manual_seed(0)
+    g = conditional_generator("M4", shape=SHAPE, z_dim=50, classes=10).eval()
+    d = ProjectionD(build_model("M5", role="D", shape=SHAPE), 10).eval()
+    z, x, y = torch.randn(3, 50), torch.randn(3, *SHAPE), torch.tensor([1, 4, 9])
+    full_g, full_d = g(z, y), d(x, y)
+    set_class_strength(0.0, g, d)
+    torch.testing.assert_close(g(z, y), g(z, torch.tensor([0, 0, 0])))  # the class plays no part
+    torch.testing.assert_close(d(x, y), d.d(x))  # the unconditional D
+    set_class_strength(0.5, g, d)
+    torch.testing.assert_close(d(x, y), d.d(x) + 0.5 * (full_d - d.d(x)))
+    torch.testing.assert_close(g(z, y), g.g(torch.cat([z, 0.5 * g.embed(y)], 1)))
+    set_class_strength(1.0, g, d)
+    torch.testing.assert_close(g(z, y), full_g)
+    assert "strength" not in g.state_dict()  # a saved G is fully conditional
 
 
 def test_a_discriminator_without_a_final_linear_logit_is_refused():
@@ -116,3 +149,11 @@ def test_a_conditional_run_resumes_exactly_and_unlabelled_data_is_refused(tmp_pa
     assert err.count("\n") == 1
     assert "needs a labelled dataset (mnist, fashion, stacked-mnist, cifar10, images, emoji)" in err
     assert not (tmp_path / "ring").exists()
+
+
+def test_transitional_conditioning_resumes_exactly_across_its_ramp(capsys, whole_and_resumed):
+    # iterations 0-3 without classes, 4-6 blending them in: the resume comes at iteration 4
+    a, b = whole_and_resumed(["train", "--dataset", "mnist", "-g", "M4", "-d", "M5", "--limit", "64", "-b", "16", "-q",
+                              "--conditional", "--condition-ramp", "3", "--ema", "1"])
+    assert all(torch.equal(a[k], b[k]) for k in a if not k.startswith("rng"))
+    assert "--condition-ramp 3 had blended" in capsys.readouterr().err  # the cut run stopped at iteration 4

@@ -23,7 +23,7 @@ def test_background_is_the_border_mean_per_channel():
 def test_translation_moves_pixels_and_fills_with_the_background():
     x = _digits()
     shift = torch.tensor([[2, -3], [0, 0], [-1, 1], [1, 0]])
-    out = translate(x, shift, background(x))
+    out = translate(x, shift, background(x), (3, 3))
     torch.testing.assert_close(out[0, :, 2:, :5], x[0, :, :6, 3:])  # row r comes from r - 2, column c from c + 3
     assert out[0, :, :2].eq(-1).all() and out[0, :, :, 5:].eq(-1).all()
     torch.testing.assert_close(out[1], x[1])
@@ -56,10 +56,11 @@ def test_probability_zero_changes_nothing_one_changes_and_lets_gradients_through
 def test_ada_moves_p_by_its_step_towards_the_target():
     aug = Augment(["translation"], p=0.5, target=0.6, interval=4, speed=64_000, batch=64)  # steps of 0.004
     for i in range(4):
-        aug.observe(torch.ones(64), i)  # D sure of every real sample: r = 1 > 0.6, more augmentation
+        assert float(aug.p) == 0.5  # not before the interval's last iteration
+        aug.observe(torch.ones(64))  # D sure of every real sample: r = 1 > 0.6, more augmentation
     assert float(aug.p) == pytest.approx(0.504)
     for i in range(4, 8):
-        aug.observe(-torch.ones(64), i)
+        aug.observe(-torch.ones(64))
     assert float(aug.p) == pytest.approx(0.500)
     assert float(aug.signs.sum()) == 0  # the tally restarts after each adjustment
 

@@ -27,10 +27,11 @@ def background(x: Tensor) -> Tensor:
     return border.mean(2)[:, :, None, None]
 
 
-def translate(x: Tensor, shift: Tensor, fill: Tensor) -> Tensor:
-    """Shift each image by ``shift`` (B, 2) whole pixels (rows, columns), filling with ``fill``."""
+def translate(x: Tensor, shift: Tensor, fill: Tensor, reach: tuple[int, int]) -> Tensor:
+    """Shift each image by ``shift`` (B, 2) whole pixels (rows, columns), at most ``reach``, filling with
+    ``fill``. The padding is the reach, not the largest shift drawn: the same shapes every step, no host sync."""
     b, c, h, w = x.shape
-    ph, pw = int(shift[:, 0].abs().max()), int(shift[:, 1].abs().max())
+    ph, pw = reach
     padded = F.pad(x - fill, [pw, pw, ph, ph]) + fill  # (B, C, H + 2ph, W + 2pw), border = fill
     rows = (torch.arange(h, device=x.device)[None] + ph - shift[:, :1])[:, :, None]  # (B, H, 1)
     cols = (torch.arange(w, device=x.device)[None] + pw - shift[:, 1:])[:, None, :]  # (B, 1, W)
@@ -86,7 +87,7 @@ class Augment(nn.Module):
             if kind == "translation":
                 reach = torch.tensor([h // 8, w // 8], device=x.device)
                 shift = (self._draw(x, 2) * (2 * reach + 1)).long() - reach
-                moved = translate(x, shift * on[:, None], fill)
+                moved = translate(x, shift * on[:, None], fill, (h // 8, w // 8))
             elif kind == "cutout":
                 centre = (self._draw(x, 2) * torch.tensor([h, w], device=x.device)).long()
                 moved = cutout(x, centre, h // 2, fill)
@@ -97,18 +98,20 @@ class Augment(nn.Module):
             x = torch.where(on[:, None, None, None], moved, x)
         return x
 
-    def observe(self, real_logits: Tensor, iteration: int) -> None:
-        """ADA: note D's outputs on real samples; after every ``interval`` iterations, move ``p``."""
+    def observe(self, real_logits: Tensor) -> None:
+        """ADA: note D's outputs on real samples; after every ``interval`` iterations, move ``p``. Which
+        iteration that is, the count of outputs noted says, on the device: every step runs the same operators."""
         if self.target is None:
             return
         seen = torch.stack([real_logits.detach().sign().sum(), real_logits.new_tensor(len(real_logits))])
         # summed over ranks as they come, so every rank holds the same sums and rank 0's checkpoint is all of them
-        self.signs += all_reduce(seen) if self.world.enabled else seen
-        if (iteration + 1) % self.interval:
-            return
+        seen = all_reduce(seen) if self.world.enabled else seen
+        self.signs += seen
+        due = self.signs[1] > (self.interval - 0.5) * seen[1]  # this is the interval's last iteration
         overfit = self.signs[0] / self.signs[1]  # r_t: near 1 when D is sure of every real sample
-        self.p.copy_((self.p + torch.sign(overfit - self.target) * self.step_size).clamp(0, 1))
-        self.signs.zero_()
+        moved = (self.p + torch.sign(overfit - self.target) * self.step_size).clamp(0, 1)
+        self.p.copy_(torch.where(due, moved, self.p))
+        self.signs.mul_(~due)
 
 
 class Augmented(nn.Module):

@@ -31,11 +31,29 @@ class EmaOfG:
 
     def __init__(self, G: nn.Module, *, half_life: float, rampup: Optional[float]):
         self.half_life, self.rampup, self.beta = half_life, rampup, 0.0
-        self.model = AveragedModel(G, multi_avg_fn=self._blend)
+        self.model = AveragedModel(G)  # the container (checkpoints' "G_ema."); ``blend`` updates it
         self.model.requires_grad_(False)
+        device = next(G.parameters()).device
+        self.model.n_averaged = self.model.n_averaged.to(device)  # counted by the step, on the device
+        self.mix = torch.tensor([0.0, 1.0], device=device)  # (old, new): the weights of the next blend
 
-    def _blend(self, averaged: list[Tensor], current: list[Tensor], _count: Tensor) -> None:
-        torch._foreach_lerp_(averaged, current, 1.0 - self.beta)
+    def set_position(self, images: int, batch: int) -> None:
+        """The weights of the next ``blend``, ``images`` being the training images seen once its batch is
+        counted: on the host, before a step, so that the step itself reads them as data. The first
+        blend (``images`` no more than a batch) copies G."""
+        self.beta = 0.0 if images <= batch else ema_beta(images, batch, self.half_life, self.rampup)
+        self.mix.copy_(torch.tensor([self.beta, 1.0 - self.beta]), non_blocking=True)
+
+    @torch.no_grad()
+    def blend(self, G: nn.Module) -> None:
+        """average = beta * average + (1 - beta) * G for the weights (a weight of 1 copies them exactly),
+        G's buffers copied: the same operators every step, no host sync."""
+        averaged, current = list(self.model.module.parameters()), list(G.parameters())
+        torch._foreach_mul_(averaged, self.mix[0])
+        torch._foreach_add_(averaged, torch._foreach_mul(current, self.mix[1]))
+        for mine, its in zip(self.model.module.buffers(), G.buffers()):
+            mine.copy_(its)
+        self.model.n_averaged += 1
 
     @torch.no_grad()
     def refresh_batchnorm(self, z_dim: int, batch: int, device: torch.device, classes: int = 0,
@@ -58,5 +76,5 @@ class EmaOfG:
 
     def update(self, G: nn.Module, images: int, batch: int) -> None:
         """Blend G in, ``images`` being the training images seen once this batch is counted."""
-        self.beta = ema_beta(images, batch, self.half_life, self.rampup)
-        self.model.update_parameters(G)
+        self.set_position(images, batch)
+        self.blend(G)

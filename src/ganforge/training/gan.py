@@ -8,7 +8,7 @@ import contextlib
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ContextManager, Optional
+from typing import Any, Callable, ContextManager, Optional
 
 import torch
 from torch import Tensor, nn
@@ -24,12 +24,14 @@ from ..errors import GanforgeError
 from ..io import RUNS, timestamp
 from ..losses import GanLoss, get_loss
 from ..models import build_model
-from ..models.conditional import ProjectionD, classes_in_turn, conditional_generator
+from ..models.conditional import (ProjectionD, class_strength, classes_in_turn, conditional_generator,
+                                  set_class_strength)
 from ..models.fast import speed_up
 from ..models.wrappers import Packed, spectral_normalise
 from .augment import Augment, Augmented
 from .batches import Batches, ClassRuns, data_budget, hold
 from .clusters import check_count, find_clusters
+from .cuda_graphs import GraphedStep, why_eager
 from .distributed import SINGLE, World, convert_sync_bn, same_on_all_ranks, wrap
 from .ema import EmaOfG
 from .loop import Setting, run_training
@@ -53,10 +55,12 @@ class Schedule:
     unroll_mode: str = "restore"
     reg_every: int = PLAIN["reg_every"]
     lr_half_life: float = 0.0  # images
+    condition_ramp: int = 0  # iterations without classes, then as many blending them in (0: classes throughout)
 
     @classmethod
     def of(cls, cfg: TrainConfig) -> Schedule:
-        return cls(cfg.d_steps, cfg.g_steps, cfg.unroll_steps, cfg.unroll_mode, cfg.reg_every, cfg.lr_half_life * 1000)
+        return cls(cfg.d_steps, cfg.g_steps, cfg.unroll_steps, cfg.unroll_mode, cfg.reg_every, cfg.lr_half_life * 1000,
+                   cfg.condition_ramp if cfg.conditional or cfg.clusters else 0)
 
 
 @dataclass(eq=False)
@@ -85,6 +89,7 @@ class GanTrainer:
     ema: Optional[EmaOfG] = None
     batches: Optional[Batches] = None  # the training data; the loop and look-ahead D steps read it
     autocast: ContextManager = field(default_factory=contextlib.nullcontext)
+    graphed: Optional[Callable[..., GanStats]] = None  # ``update`` as CUDA graphs (--cuda-graphs)
     # ---- what a run shows and saves (build_gan sets these)
     cfg: Optional[TrainConfig] = None
     fixed_z: Optional[Tensor] = None  # (sample_count, z) the latents of every epoch's sample grid
@@ -127,39 +132,58 @@ class GanTrainer:
     def train_step(self, real: Tensor, real_y: Optional[Tensor] = None, iteration: int = 0) -> GanStats:
         """One batch of training on ``real`` (this process's share; of classes ``real_y`` when conditional).
         Returns its statistics as detached device tensors (no host sync here)."""
-        s, images = self.schedule, len(real) * self.world.size  # images per global batch
+        penalise = self.prepare(iteration, len(real))
+        return (self.graphed or self.update)(real, real_y, self.lookahead(), penalise)
+
+    def prepare(self, iteration: int, batch: int) -> bool:
+        """What changes from one iteration to the next, set on the host before the step's maths: the
+        learning rates, the classes' strength, the moving average's weights (as data the step reads);
+        returns whether this iteration carries the lazy penalties."""
+        s, images = self.schedule, batch * self.world.size  # images per global batch
         if s.lr_half_life:
             set_decayed_rates(self.rates, iteration * images, s.lr_half_life)
+        if s.condition_ramp:
+            set_class_strength(class_strength(iteration, s.condition_ramp), self.G, self.D,
+                               *([self.ema.model] if self.ema else []))
+        if self.ema is not None:
+            self.ema.set_position((iteration + 1) * images, images)
+        return bool(self.r1 or self.r2) and iteration % s.reg_every == 0
+
+    def update(self, real: Tensor, real_y: Optional[Tensor], lookahead: list[Labelled], penalise: bool) -> GanStats:
+        """The step's maths, device work alone: D's updates, then G's (against a look-ahead D on the
+        ``lookahead`` batches when unrolling), then the moving average. Every call with the same
+        ``penalise`` runs the same operators on the same shapes and never waits for the device, so it
+        can be captured as a CUDA graph (cuda_graphs.py)."""
+        s = self.schedule
         with self.autocast:
             # D: d_steps updates. The last keeps its fake batch for the first plain G update (G is unchanged
             # in between, so it is the same update on the same distribution with one G pass fewer).
             reuse = s.unroll_steps == 0
-            penalise = bool(self.r1 or self.r2) and iteration % s.reg_every == 0
             for i in range(s.d_steps):
                 d_loss, real_logits, fake_logits, fake, fake_y = d_step(
                     self, real, real_y, keep_fake=reuse and i == s.d_steps - 1, penalise=penalise and i == 0)
             if self.loss.paired:  # only differences of a paired D's logits mean anything: real against its fake
                 real_logits, fake_logits = real_logits - fake_logits, fake_logits - real_logits
             if self.augment is not None:  # ADA moves its probability from D's view of the real batch
-                self.augment.observe(real_logits, iteration)
+                self.augment.observe(real_logits)
             # G: g_steps updates, against a look-ahead D when unrolling
             for j in range(s.g_steps):
                 if reuse:
                     loss, g_norm = g_step(self, len(real), real.device, *((fake, fake_y) if j == 0 else (None, None)),
                                           real=real, real_y=real_y)
                 elif s.unroll_mode == "restore":
-                    loss, g_norm = g_step_unrolled_restore(self, self.lookahead())
+                    loss, g_norm = g_step_unrolled_restore(self, lookahead[j * s.unroll_steps:][:s.unroll_steps])
                 else:
-                    loss, g_norm = g_step_unrolled_differentiable(self, self.lookahead())
+                    loss, g_norm = g_step_unrolled_differentiable(self, lookahead[j * s.unroll_steps:][:s.unroll_steps])
         # the moving average of G
         if self.ema is not None:
-            self.ema.update(self.G, (iteration + 1) * images, images)
+            self.ema.blend(self.G)
         return GanStats(d_loss, loss, torch.sigmoid(real_logits).mean(), torch.sigmoid(fake_logits).mean(),
                         g_norm.to(d_loss))
 
     def lookahead(self) -> list[Labelled]:
-        """Fresh real batches, one per look-ahead D step."""
-        return [self.batches.draw() for _ in range(self.schedule.unroll_steps)]
+        """Fresh real batches, one per look-ahead D step of every G update (none without unrolling)."""
+        return [self.batches.draw() for _ in range(self.schedule.unroll_steps * self.schedule.g_steps)]
 
     # ---- what the run loop calls (loop.Task)
     def start_epoch(self, epoch: int) -> None:
@@ -199,6 +223,11 @@ class GanTrainer:
                         title=f"{cfg.dataset}: {cfg.generator}/{cfg.discriminator}, {cfg.loss}, k={cfg.unroll_steps}")
 
     def finish(self, run: RunFolder, log: MetricsLog, pos: Position) -> dict[str, Any]:
+        ramp = self.schedule.condition_ramp
+        if ramp and pos.iteration < 2 * ramp:
+            say(f"note: the run stopped at iteration {pos.iteration:,}, before --condition-ramp {ramp:,} had blended "
+                f"the classes in fully (iteration {2 * ramp:,}); its generator is used fully conditional")
+            set_class_strength(1.0, self.G, *([self.ema.model] if self.ema else []))
         save_generator(run.generator, self.G, {**self.meta, "epochs": pos.epoch, "iterations": pos.iteration},
                        ema=None if self.ema is None else self.shown_G())
         return {"vanishing_warnings": self.vanish.warnings}
@@ -309,6 +338,12 @@ def build_gan_trainer(s: Setting) -> GanTrainer:
     if cfg.ema:
         gan.ema = EmaOfG(gan.G, half_life=cfg.ema * 1000, rampup=cfg.ema_rampup)
         gan.modules["G_ema"] = gan.ema.model
+    if cfg.cuda_graphs:
+        why = why_eager(gan, s.device, compiled=cfg.compile, streamed=streamed)
+        if why:
+            say(f"note: {why}; the step runs eagerly")
+        else:
+            gan.graphed = GraphedStep(gan)
     return gan
 
 

@@ -17,4 +17,7 @@ def set_decayed_rates(rates: dict[torch.optim.Optimizer, float], images: int, ha
     factor = 0.5 ** (images / half_life)
     for opt, lr in rates.items():
         for group in opt.param_groups:
-            group["lr"] = lr * factor
+            if torch.is_tensor(group["lr"]):  # a captured step reads its rate from this tensor (cuda_graphs.py)
+                group["lr"].fill_(lr * factor)
+            else:
+                group["lr"] = lr * factor

@@ -14,7 +14,6 @@ modes:
 """
 from __future__ import annotations
 
-import copy
 from typing import TYPE_CHECKING, Callable
 
 import torch
@@ -116,27 +115,37 @@ def g_step(t: GanTrainer, batch_size: int, device: torch.device | str,
     return loss.detach(), _g_update(t, loss)
 
 
+def _d_state(t: GanTrainer) -> list[Tensor]:
+    """Every tensor D's training changes: its parameters and buffers, and its optimiser's state."""
+    own = [v.detach() for v in t.D.state_dict(keep_vars=True).values()]
+    return own + [v for state in t.opt_d.state.values() for v in state.values() if torch.is_tensor(v)]
+
+
 def g_step_unrolled_restore(t: GanTrainer, lookahead: list[Labelled]) -> tuple[Tensor, Tensor]:
-    """The report's unrolling: a real D step on each ``lookahead`` batch, the G step, then D restored exactly."""
-    d_weights = copy.deepcopy(t.D.state_dict())
-    d_opt_state = copy.deepcopy(t.opt_d.state_dict())
+    """The report's unrolling: a real D step on each ``lookahead`` batch, the G step, then D restored exactly.
+    D is put back in place, into the tensors it had (what a CUDA graph of the step reads), not as new ones."""
+    kept = [(live, live.clone()) for live in _d_state(t)]
+    fresh = not t.opt_d.state  # the first step: the look-ahead makes D's optimiser state, which D did not have
     for batch, batch_y in lookahead:
         d_step(t, batch, batch_y)
     loss, norm = g_step(t, len(batch), batch.device, real=batch, real_y=batch_y)
-    t.D.load_state_dict(d_weights)
-    t.opt_d.load_state_dict(d_opt_state)
+    for live, saved in kept:
+        live.copy_(saved)
+    if fresh:
+        t.opt_d.state.clear()
     return loss, norm
 
 
 def _lookahead_update(opt: torch.optim.Optimizer, names: list[str], params: dict[str, Tensor],
-                      grads: tuple[Tensor, ...], moments: dict[str, list[Tensor]], step: int) -> dict[str, Tensor]:
-    """One differentiable optimiser step in the style of ``opt`` (Adam-family or SGD).
+                      grads: tuple[Tensor, ...], moments: dict[str, list[Tensor]], step: Tensor) -> dict[str, Tensor]:
+    """One differentiable optimiser step in the style of ``opt`` (Adam-family or SGD), the ``step``-th
+    (a tensor: the optimiser's own count, read without a host sync).
 
     Adam's denominator is sqrt(v_hat + eps^2) rather than sqrt(v_hat) + eps: the same step for
     any gradient of real size, but with a finite derivative where a gradient is exactly zero.
     """
     group = opt.param_groups[0]
-    lr = float(group["lr"])
+    lr = group["lr"]
     if "betas" not in group:
         return {n: params[n] - lr * g for n, g in zip(names, grads)}
     b1, b2 = group["betas"]
@@ -166,13 +175,15 @@ def unrolled_g_loss(t: GanTrainer, reals: list[Labelled], zs: list[Labelled], z_
     params = {n: p for n, p in named}
     buffers = {n: b.clone() for n, b in D.named_buffers()}
     by_param = {p: n for n, p in named}
-    moments, step = {}, 0
+    moments = {}
     for p, n in by_param.items():
         state = opt.state.get(p, {})
         m = state.get("exp_avg", torch.zeros_like(p)).detach()
         v = state.get("exp_avg_sq", torch.zeros_like(p)).detach()
         moments[n] = [m, v]
-        step = max(step, int(state["step"])) if "step" in state else step
+    # D's optimiser steps all its parameters together: the first one's count is everyone's
+    step = opt.state.get(named[0][1], {}).get("step", torch.zeros(()))
+    step = step.to(named[0][1].device, torch.float64)
 
     def d(x: Tensor, y: Tensor | None, ps: dict[str, Tensor]) -> Tensor:
         return functional_call(D, {**ps, **buffers}, (x,) if y is None else (x, y))
@@ -183,7 +194,7 @@ def unrolled_g_loss(t: GanTrainer, reals: list[Labelled], zs: list[Labelled], z_
         grads = torch.autograd.grad(d_loss, [params[n] for n in names], create_graph=True)
         if t.world.enabled:  # the look-ahead D is the one all ranks' data would make
             grads = tuple(all_reduce(g) / t.world.size for g in grads)
-        params = _lookahead_update(opt, names, params, grads, moments, step + i + 1)
+        params = _lookahead_update(opt, names, params, grads, moments, step + (i + 1))
     real, real_y = reals[-1]  # a paired loss sets the fakes against the last look-ahead's real batch
     return g_loss(t, d(generate(G, *z_g), z_g[1], params), lambda: d(real, real_y, params))
 
