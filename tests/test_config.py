@@ -33,6 +33,14 @@ def test_a_dataset_alone_gets_its_recipe_and_flags_override_parts_of_it(dataset)
     assert (changed.lr_g, changed.ema) == (3e-4, 0.0) and changed.lr_d == cfg.lr_d
 
 
+def test_a_conditional_colour_run_gets_packs_of_one_category():
+    conditional = resolve(TrainConfig(dataset="emoji", conditional=True))
+    assert (conditional.pack, conditional.pack_by_class, conditional.augment) == (2, True, "translation,cutout,color")
+    plain = resolve(TrainConfig(dataset="emoji"))
+    assert (plain.pack, plain.pack_by_class) == (1, False)
+    assert resolve(TrainConfig(dataset="emoji", conditional=True, pack=1)).pack_by_class is False  # as asked
+
+
 def test_recipe_none_and_a_recipe_for_named_models():
     plain = resolve(TrainConfig(dataset="mnist", recipe="none"))
     assert (plain.generator, plain.lr_g, plain.ema) == ("M4", 2e-4, 0.0)

@@ -15,7 +15,8 @@ from .errors import GanforgeError
 from .losses import LOSSES
 from .models import MODELS, require_model
 from .options import AE_OPTIONS, AUGMENT_KINDS, RUN_OPTIONS, TRAIN_OPTIONS, Option
-from .recipes import MODELS_BY_DATASET, MODELS_BY_FAMILY, PLAIN_BY_DATASET, RECIPE_BY_FAMILY, RECIPES
+from .recipes import (CONDITIONAL_RECIPES, MODELS_BY_DATASET, MODELS_BY_FAMILY, PLAIN_BY_DATASET, RECIPE_BY_FAMILY,
+                      RECIPES)
 from .records import read_record
 
 
@@ -49,10 +50,10 @@ def resolve(cfg: TrainConfig) -> TrainConfig:
         raise GanforgeError(f"unknown --recipe {cfg.recipe!r}; valid: {', '.join(RECIPES)}, none")
     g, d = MODELS_BY_DATASET.get(cfg.dataset) or MODELS_BY_FAMILY[family]
     chosen = {"generator": g, "discriminator": d, **PLAIN, **PLAIN_BY_DATASET.get(cfg.dataset, {}),
-              **RECIPES.get(cfg.recipe, {})}
+              **RECIPES.get(cfg.recipe, {}), **(CONDITIONAL_RECIPES.get(cfg.recipe, {}) if cfg.conditional else {})}
     if cfg.conditional and cfg.clusters is None:
         cfg.clusters = 0  # labels, where asked for, take the place of a recipe's clusters
-    asked_class_packs, asked_label = cfg.pack_by_class, cfg.real_label is not None
+    asked_class_packs, asked_label, asked_pack = cfg.pack_by_class, cfg.real_label is not None, cfg.pack is not None
     for key, value in chosen.items():
         if getattr(cfg, key) is None:
             setattr(cfg, key, value)
@@ -81,7 +82,9 @@ def resolve(cfg: TrainConfig) -> TrainConfig:
         raise GanforgeError("--clusters conditions on clusters of the data and --conditional on its labels: give "
                             "one of them")
     if cfg.batch_size % cfg.pack:
-        raise GanforgeError(f"-b {cfg.batch_size} must be divisible by --pack {cfg.pack} (D judges packs of samples)")
+        whose = "" if asked_pack else f"the {cfg.recipe} recipe's "
+        raise GanforgeError(f"-b {cfg.batch_size} must be divisible by {whose}--pack {cfg.pack} (D judges packs of "
+                            "samples)" + ("" if asked_pack else "; give another -b, or --pack 1"))
     if cfg.pack_by_class and (cfg.pack < 2 or not (cfg.clusters or cfg.conditional)):
         if asked_class_packs:
             raise GanforgeError("--pack-by-class needs --pack of at least 2 and classes (--conditional or --clusters)")

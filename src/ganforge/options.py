@@ -235,6 +235,8 @@ TRAIN_OPTIONS: list[Option] = [
     _opt("compile", "--compile", "run", "torch.compile G and D (D stays eager under --r1/--r2 and differentiable "
          "unrolling, which differentiate twice; worth it for long GPU runs)", kind="switch", default=False,
          resumable=True),
+    _opt("progress_video", "--progress-video", "run", "at the end, every epoch's sample grid as one animation, "
+         "progress.gif in the run folder", kind="toggle", default=False, resumable=True),
     _opt("cuda_graphs", "--cuda-graphs", "run", "capture the GAN step as CUDA graphs and replay it: one launch a "
          "step instead of hundreds, for small models on a GPU (one CUDA process; otherwise a note and the eager "
          "step)", kind="toggle", default=False, resumable=True),

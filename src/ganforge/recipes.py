@@ -51,3 +51,9 @@ RECIPES: dict[str, dict[str, Any]] = {
     "ring": {**_TOYS, "clusters": 8},
     "grid": {**_TOYS, "clusters": 25, "lr_half_life": 1000.0, "pack_by_class": True},
 }
+
+# What a recipe changes under --conditional. Colour categories of a few hundred pictures each: with D
+# judging single pictures every category collapsed to one picture (recall 0 at 5 minutes, with or without
+# spectral norm or transitional conditioning); D judging pairs of one category sees how varied it is.
+CONDITIONAL_RECIPES: dict[str, dict[str, Any]] = {name: {"pack": 2, "pack_by_class": True}
+                                                  for name in ("emoji", "cifar10", "celeb")}

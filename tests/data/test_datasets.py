@@ -157,3 +157,20 @@ def test_mnist_from_torchvision_layout(tmp_path):
 def test_mnist_root_without_files_says_how_to_get_them(tmp_path):
     with pytest.raises(GanforgeError, match="--download"):
         load_dataset("mnist", DataOptions(root=tmp_path))
+
+
+def test_figures_pick_test_images_across_the_classes():
+    from ganforge.data.registry import Dataset, balanced_order
+
+    labels = torch.arange(10).repeat_interleave(20)  # a test split grouped by class, as MNIST's comes
+    data = Dataset("d", torch.zeros(5, 1), torch.zeros(200, 1), "made here", test_labels=labels)
+    picks = data.test_picks(8)
+    assert len(set(labels[picks].tolist())) == 8  # eight images, eight classes (the first eight: all zeros)
+    counts = torch.bincount(labels[data.test_picks(25)], minlength=10)
+    assert counts.min() == 2 and counts.max() == 3
+    assert torch.equal(data.test_picks(25, seed=3), data.test_picks(25, seed=3))  # fixed by the seed
+    assert not torch.equal(data.test_picks(25, seed=3), data.test_picks(25, seed=4))
+    assert sorted(balanced_order(labels, 200, 0).tolist()) == list(range(200))  # an order of all of them
+    assert sorted(balanced_order(None, 7, 0).tolist()) == list(range(7))
+    bundled = load_dataset("mnist")
+    assert len(set(bundled.test_labels[bundled.test_picks(10)].tolist())) == 10

@@ -10,8 +10,6 @@ from ganforge.cli import main
 from ganforge.config import TrainConfig, resolve
 from ganforge.data import DataOptions, load_dataset
 from ganforge.errors import GanforgeError
-from ganforge.models import build_model
-from ganforge.models.conditional import ProjectionD
 
 
 @pytest.fixture(autouse=True)
@@ -96,7 +94,10 @@ def test_bad_folders_are_one_clear_error(tmp_path):
 
 def test_a_conditional_run_on_class_subfolders_and_what_resume_keeps(folder, tmp_path, capsys):
     run = tmp_path / "run"
-    args = ["train", "--images", str(folder), "--image-size", "16", "-b", "9", "-e", "1", "-q", "--conditional"]
+    args = ["train", "--images", str(folder), "--image-size", "16", "-e", "1", "-q", "--conditional"]
+    assert main(args + ["-b", "9", "-o", str(run)]) == 2  # the colour recipe's conditional D judges pairs
+    assert "-b 9 must be divisible by the emoji recipe's --pack 2" in capsys.readouterr().err
+    args += ["-b", "8"]
     assert main(args + ["-o", str(run)]) == 0
     _, meta = load_checkpoint(run / "generator.safetensors")
     assert (meta["dataset"], meta["classes"], meta["shape"]) == ("images", 2, [3, 16, 16])
@@ -105,22 +106,6 @@ def test_a_conditional_run_on_class_subfolders_and_what_resume_keeps(folder, tmp
     assert main(["train", "--images", str(folder / "boxes"), "--conditional", "-b", "4", "-q",
                  "-o", str(tmp_path / "flat")]) == 2
     assert "--conditional needs labels" in capsys.readouterr().err
-
-
-def test_projection_d_reads_a_dcgan_discriminators_last_convolution():
-    torch.manual_seed(0)
-    inner = build_model("M12", role="D", shape=(3, 32, 32)).eval()  # ends in a 4x4 convolution to one logit
-    d = ProjectionD(inner, 5).eval()
-    x, y = torch.randn(3, 3, 32, 32), torch.tensor([0, 4, 2])
-    features = {}
-
-    def keep(module, inputs, output):  # returns None: the output stays D's
-        features["phi"] = inputs[0].flatten(1)
-
-    inner.net[-1].register_forward_hook(keep)
-    plain = inner(x)
-    expected = plain + (d.embed(y) * features["phi"]).sum(1)
-    torch.testing.assert_close(d(x, y), expected)
 
 
 def test_the_emoji_set_composites_its_rgba_and_keeps_its_categories(tmp_path):

@@ -3,7 +3,8 @@ import math
 import pytest
 import torch
 
-from ganforge.evaluation.metrics import class_histogram, classifier_score, fid, kid, precision_recall
+from ganforge.evaluation.metrics import (class_histogram, classifier_score, density_coverage, fid, kid,
+                                         precision_recall)
 
 
 def one_hot(labels, k=10):
@@ -51,6 +52,24 @@ def test_precision_recall_of_known_sets():
     collapsed = real[:20].repeat(25, 1)
     precision, recall = precision_recall(real, collapsed)
     assert precision == 1.0 and recall < 0.2
+
+
+def test_density_and_coverage_of_known_sets():
+    """Naeem et al.'s definitions on sets whose answers can be counted by hand."""
+    g = torch.Generator().manual_seed(2)
+    real = torch.randn(20, 4, generator=g, dtype=torch.float64)  # few enough for cdist's exact distances
+    # the real set itself: each real ball holds its own point and its k neighbours, so (k + 1) / k, all covered
+    assert density_coverage(real, real.clone(), k=5) == (pytest.approx(1.2), 1.0)
+    assert density_coverage(real, real + 100, k=5) == (0.0, 0.0)
+    # ten points on a line, k = 2: interior balls reach 1, the ends' 2. Every fake at 0 lies in the balls of
+    # 0 and 1 (not of 2, at distance 2 > 1): density 2 / k = 1, coverage 2 of 10
+    line = torch.arange(10.0)[:, None]
+    assert density_coverage(line, torch.zeros(7, 1), k=2) == (1.0, 0.2)
+    # the line itself and one outlier: the balls of 0 and 9 hold 3 points each, the 8 others 3 each; the
+    # outlier lies in none and adds nothing (where a fake manifold's balls would have grown around it)
+    fakes = torch.cat([line, torch.tensor([[50.0]])])
+    density, coverage = density_coverage(line, fakes, k=2)
+    assert coverage == 1.0 and density == pytest.approx((3 + 3 + 8 * 3) / (2 * 11))
 
 
 def test_fid_and_kid_of_a_set_against_itself_are_zero_and_grow_with_noise():

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from ganforge.cli import build_parser, main
+from ganforge.data import load_dataset
 from ganforge.cli.train import given_options
 from ganforge.pipelines.reproduce import SCALES, plan
 from ganforge.records import read_record
@@ -42,18 +43,26 @@ def suite(tmp_path_factory):
 @pytest.mark.slow  # the whole smoke suite, about 20 s
 def test_smoke_suite_runs_every_experiment_of_the_report(suite):
     page = (suite / "report.html").read_text()
-    for folder in ("gan-cross_entropy-k4", "gan-non_saturated-k4", "gan-mse-k4", "gan-non_saturated-k0", "invert",
-                   "restore", "interpolate-gan", "ae-none", "ae-moments", "interpolate-ae"):
+    for folder in ("gan-cross_entropy-k4", "gan-non_saturated-k4", "gan-mse-k4", "gan-non_saturated-k0", "ae-none",
+                   "ae-moments", "interpolate-ae"):
         assert (suite / folder).is_dir(), folder
-    assert len(list((suite / "invert" / "loss_curves").glob("*.png"))) == 4
-    restore = read_record(suite / "restore" / "results.json", expect=("restoration",))
-    assert set(restore["masks"]) == {"pepper", "crosswalk", "square"}
-    sweep = read_record(suite / "gan-non_saturated-k4" / "evaluation" / "metrics.json")
-    assert [r["truncation"] for r in sweep["results"]] == [0.5, 1, 1.5, 2, None]
+    # the latent-space sections on the report's generator and on the recipe's
+    labels = load_dataset("mnist").test_labels
+    for tag, run in (("", "gan-non_saturated-k4"), ("-recipe", "gan-recipe")):
+        assert len(list((suite / f"invert{tag}" / "loss_curves").glob("*.png"))) == 5
+        inverted = read_record(suite / f"invert{tag}" / "results.json", expect=("inversion",))
+        picked = {int(labels[int(r["image"][5:-1])]) for r in inverted["images"]}  # "test[i]"
+        assert len(picked) == 5  # five images, five classes (the test split's first five are all zeros)
+        restore = read_record(suite / f"restore{tag}" / "results.json", expect=("restoration",))
+        assert set(restore["masks"]) == {"pepper", "crosswalk", "square"}
+        pairs = read_record(suite / f"interpolate-gan{tag}" / "results.json", expect=("interpolation",))["pairs"]
+        assert len({int(labels[int(p[k][5:-1])]) for p in pairs for k in "ab"}) == 4
+        sweep = read_record(suite / run / "evaluation" / "metrics.json")
+        assert [r["truncation"] for r in sweep["results"]] == [0.5, 1, 1.5, 2, None]
     assert "no CelebA data" in page  # skipped, with its reason, where CelebA is absent
     record = read_record(suite / "reproduce.json", expect=("reproduction",))
     statuses = {e["folder"]: e["status"] for e in record["experiments"]}
-    assert statuses["gan-celeb"] == "skipped" and sum(s == "done" for s in statuses.values()) == 17
+    assert statuses["gan-celeb"] == "skipped" and sum(s == "done" for s in statuses.values()) == 20
     for folder in ("gan-cross_entropy-k4", "gan-mse-k4", "gan-non_saturated-k0", "gan-recipe"):  # every GAN evaluated
         assert read_record(suite / folder / "evaluation" / "metrics.json").kind == "image-evaluation"
     assert page.count('<section data-kind="reproduction">') == 1

@@ -11,8 +11,8 @@ from .common import add_generator, add_out, add_seed, int_at_least, truncation
 
 
 def add_parsers(sub) -> None:
-    p = sub.add_parser("evaluate", help="FID, KID, classifier score, class histogram, precision/recall of a "
-                       "generator or AE decoder against the test split")
+    p = sub.add_parser("evaluate", help="FID, KID, classifier score, class histogram, precision/recall and "
+                       "density/coverage of a generator or AE decoder against the test split")
     add_generator(p)
     p.add_argument("-n", type=int_at_least(10, 1_000_000),
                    help="generated samples (default as the literature counts: 10,000 images, 26,000 Stacked MNIST "
@@ -63,12 +63,12 @@ def cmd_evaluate(args) -> int:
     if record["kind"] == "image-evaluation":
         print(f"in the features of the {record['features']}")
         print(f"{'psi':>6} {'FID':>9} {'KID':>9} {'score':>7} {'real':>6} {'KL(unif)':>9} {'KL(data)':>9} {'prec':>6} "
-              f"{'recall':>6}")
+              f"{'recall':>6} {'density':>7} {'cover':>6}")
         for r in rows:
             psi = "none" if r["truncation"] is None else f"{r['truncation']:g}"
             print(f"{psi:>6} {r['lenet_fid']:>9.3f} {r['lenet_kid']:>9.5f} {r['classifier_score']:>7.3f} "
                   f"{r['classifier_score_real']:>6.3f} {r['class_kl_to_uniform']:>9.4f} {r['class_kl_to_data']:>9.4f} "
-                  f"{r['precision']:>6.3f} {r['recall']:>6.3f}")
+                  f"{r['precision']:>6.3f} {r['recall']:>6.3f} {r['density']:>7.3f} {r['coverage']:>6.3f}")
         for r in rows:
             if "conditional_accuracy" in r:
                 print(f"class-conditional: {r['conditional_accuracy']:.1%} of samples show the class asked for; "

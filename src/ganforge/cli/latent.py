@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Optional
 
+from ..animation import video_path
 from ..data import DATASETS
 from ..device import pick_device
 from ..errors import GanforgeError
@@ -46,9 +47,17 @@ def add_parsers(sub) -> None:
     p.add_argument("--classes", nargs=2, type=int_at_least(0, 100_000), metavar=("A", "B"),
                    help="a conditional generator: from class B (a = 0) to class A (a = 1) at fixed z, instead of "
                    "images")
-    p.add_argument("--rows", type=int_at_least(1, 64), default=4, help="with --classes: rows, one latent each (4)")
+    p.add_argument("--rows", type=int_at_least(1, 64), default=4, help="with --classes or --loop: rows, one latent "
+                   "(walk) each (4)")
     p.add_argument("--alphas", help="comma-separated a values (default 0,0.125,...,1)")
     p.add_argument("--slerp", action="store_true", help="spherical instead of linear interpolation")
+    p.add_argument("--video", metavar="FILE", help="also the smooth walk from each row's a = 0 end to its a = 1 end "
+                   "as an animation: FILE ends in .gif or .mp4")
+    p.add_argument("--loop", type=int_at_least(2, 1000), metavar="N", help="instead of images: --rows walks through "
+                   "N random latents and back, as a looping animation (--video, else loop.gif in the output folder)")
+    p.add_argument("--frames", type=int_at_least(2, 1000), default=24, help="animation frames from one stop to the "
+                   "next (24)")
+    p.add_argument("--fps", type=finite_float, default=12.0, help="animation frames a second (12)")
     _inversion_args(p)
     p.set_defaults(func=cmd_interpolate)
 
@@ -166,11 +175,27 @@ def cmd_interpolate(args) -> int:
     from ..pipelines.latent import interpolate_images
 
     alphas = parse_alphas(args.alphas)
+    if not 0 < args.fps <= 120:
+        raise GanforgeError(f"--fps must be in (0, 120], got {args.fps:g}")
+    if args.video:
+        video_path(args.video)  # a bad name fails before any work
+    if args.loop:
+        from ..pipelines.latent import Video, latent_loop
+
+        if args.a or args.b or args.classes:
+            raise GanforgeError("--loop walks through random latents: give it without --a, --b or --classes")
+        gen, out = _open(args), _out(args, "interpolate")
+        video = Video(Path(args.video) if args.video else out / "loop.gif", args.frames, args.fps)
+        record = latent_loop(gen, args.loop, args.rows, out, video, slerp=args.slerp, seed=args.seed)
+        print(f"outputs in {out}; animation {record['animation']['video']} ({record['animation']['frames']} frames)")
+        return 0
     if args.classes:
         from ..pipelines.latent import interpolate_classes
 
         if args.a or args.b or args.label is not None:
             raise GanforgeError("--classes interpolates at fixed latents: give it without --a, --b or --class")
+        if args.video:
+            raise GanforgeError("--video animates --a/--b walks and --loop; --classes writes its table only")
         gen, out = _open(args), _out(args, "interpolate")
         interpolate_classes(gen, *args.classes, args.rows, out, alphas=alphas, seed=args.seed)
         print(f"outputs in {out}")
@@ -182,8 +207,12 @@ def cmd_interpolate(args) -> int:
     gen, out = _open(args), _out(args, "interpolate")
     first, names_a = image_refs(gen, args.a, args.data_root)
     second, names_b = image_refs(gen, args.b, args.data_root)
-    interpolate_images(gen, first, second, (names_a, names_b), _options(args), out, alphas=alphas, slerp=args.slerp)
-    print(f"outputs in {out}")
+    from ..pipelines.latent import Video
+
+    video = Video(Path(args.video), args.frames, args.fps) if args.video else None
+    interpolate_images(gen, first, second, (names_a, names_b), _options(args), out, alphas=alphas, slerp=args.slerp,
+                       video=video)
+    print(f"outputs in {out}" + (f"; animation {args.video}" if video else ""))
     return 0
 
 

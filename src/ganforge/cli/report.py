@@ -12,6 +12,9 @@ def add_parsers(sub) -> None:
     p.add_argument("runs", nargs="+", metavar="FOLDER", help="run folders or output folders of ganforge commands")
     p.add_argument("-o", "--out", default="report.html", help="HTML file to write (report.html)")
     p.add_argument("--title", default="ganforge report", help="page title")
+    p.add_argument("--progress-video", action="store_true",
+                   help="show every GAN run's per-epoch sample grids as one animation (runs trained with "
+                   "--progress-video show theirs anyway)")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("reproduce", help="run the report's whole experiment suite and build its report")
@@ -31,7 +34,7 @@ def cmd_report(args) -> int:
     from ..io import atomic_write_text
     from ..pipelines.report import build_report
 
-    page = build_report([Path(r) for r in args.runs], title=args.title)
+    page = build_report([Path(r) for r in args.runs], title=args.title, progress=args.progress_video)
     atomic_write_text(Path(args.out), page)
     print(f"report in {args.out}")
     return 0

@@ -36,6 +36,11 @@ class Dataset:
     def describe(self) -> str:
         return f"{self.name}: {self.source}; {len(self.train):,} train / {len(self.test):,} test"
 
+    def test_picks(self, n: int, seed: int = 0) -> Tensor:
+        """(min(n, N),) indices of test items for a figure: class-balanced where the data has labels (each
+        class's items in a seeded order, the classes taken in turn), else a seeded random choice."""
+        return balanced_order(self.test_labels, len(self.test), seed)[:n]
+
     def limit(self, n: Optional[int]) -> "Dataset":
         """The first ``n`` training items (a fixed, shuffled-at-load slice), for quick runs."""
         if n is None or n >= len(self.train):
@@ -114,3 +119,18 @@ def cache_dir() -> Path:
 
 def seeded_permutation(n: int, seed: int) -> Tensor:
     return torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+
+
+def balanced_order(labels: Optional[Tensor], n: int, seed: int) -> Tensor:
+    """(n,) an order of n items in which every prefix holds the classes as evenly as their sizes allow:
+    a seeded shuffle, then each item ranked by how many of its class come before it (first of each class,
+    then second of each, ...). Without labels, the seeded shuffle alone."""
+    order = seeded_permutation(n, seed)
+    if labels is None:
+        return order
+    shuffled = labels.cpu()[order]
+    rank = torch.zeros(n, dtype=torch.long)  # the position of each shuffled item within its class
+    for c in shuffled.unique():
+        members = (shuffled == c).nonzero().flatten()
+        rank[members] = torch.arange(len(members))
+    return order[torch.argsort(rank * n + torch.arange(n), stable=True)]

@@ -2,8 +2,9 @@
 
 FID and KID come from torchmetrics, fed with the evaluator's penultimate features; the
 classifier score is the Inception-score analogue exp(E_x KL(p(y|x) || p(y))); precision and
-recall are Kynkaanniemi et al.'s (2019) k-nearest-neighbour manifold estimates. Real-data
-features are cached under a hash of the dataset's test images and the evaluator's weights.
+recall are Kynkaanniemi et al.'s (2019) k-nearest-neighbour manifold estimates, density and
+coverage Naeem et al.'s (2020). Real-data features are cached under a hash of the dataset's test
+images and the evaluator's weights.
 """
 from __future__ import annotations
 
@@ -120,32 +121,54 @@ def class_kl_to_data(real_probs: Tensor, fake_probs: Tensor, epsilon: float = 1e
     return float((q * torch.log((q + epsilon) / (p + epsilon))).sum())
 
 
+def kth_neighbour_distance(x: Tensor, k: int) -> Tensor:
+    """(N,) each point's distance to its k-th nearest neighbour among the others."""
+    return torch.cdist(x, x).kthvalue(k + 1, dim=1).values  # +1: each point is its own nearest neighbour
+
+
+def _within(points: Tensor, centres: Tensor, radii: Tensor) -> list[Tensor]:
+    """(len(points), len(centres)) whether each point lies in each centre's ball, in chunks of 1,000 points."""
+    return [torch.cdist(chunk, centres) <= radii[None] for chunk in points.split(1000)]
+
+
 def precision_recall(real: Tensor, fake: Tensor, k: int = 3) -> tuple[float, float]:
     """Kynkaanniemi et al. (2019): precision = share of fakes inside the real manifold (the union
     of balls reaching each real point's k-th neighbour); recall = share of reals inside the fake one."""
 
-    def radii(x: Tensor) -> Tensor:
-        d = torch.cdist(x, x)
-        return d.kthvalue(k + 1, dim=1).values  # +1: each point is its own nearest neighbour
-
-    def inside(points: Tensor, centres: Tensor, r: Tensor) -> float:
-        hits = [(torch.cdist(chunk, centres) <= r[None]).any(1) for chunk in points.split(1000)]
+    def inside(points: Tensor, centres: Tensor) -> float:
+        hits = [w.any(1) for w in _within(points, centres, kth_neighbour_distance(centres, k))]
         return float(torch.cat(hits).float().mean())
 
     real, fake = real.double(), fake.double()
-    return inside(fake, real, radii(real)), inside(real, fake, radii(fake))
+    return inside(fake, real), inside(real, fake)
+
+
+def density_coverage(real: Tensor, fake: Tensor, k: int = 5) -> tuple[float, float]:
+    """Naeem et al. (2020), from the real points' k-nearest-neighbour balls alone (no fake manifold, so
+    outlying fakes cannot inflate them): density = the mean number of real balls a fake lies in, over k
+    (1 on average for samples from the data's own distribution; above 1 where fakes crowd where reals are
+    dense); coverage = the share of real balls holding at least one fake."""
+    real, fake = real.double(), fake.double()
+    radii = kth_neighbour_distance(real, k)
+    inside, covered = 0, torch.zeros(len(real), dtype=torch.bool)
+    for w in _within(fake, real, radii):
+        inside += int(w.sum())
+        covered |= w.any(0)
+    return inside / (k * len(fake)), float(covered.double().mean())
 
 
 def image_metrics(real: Evaluated, fake: Evaluated) -> dict:
     """Every image metric of samples against real data, both in the evaluator's (LeNet) features."""
     hist, kl = class_histogram(fake.probs)
     precision, recall = precision_recall(real.features, fake.features)
+    density, coverage = density_coverage(real.features, fake.features)
     kid_mean, kid_std = kid(real.features, fake.features)
     return {
         "lenet_fid": fid(real.features, fake.features), "lenet_kid": kid_mean, "lenet_kid_std": kid_std,
         "classifier_score": classifier_score(fake.probs), "classifier_score_real": classifier_score(real.probs),
         "class_histogram": [round(h, 4) for h in hist], "class_kl_to_uniform": kl,
         "class_kl_to_data": class_kl_to_data(real.probs, fake.probs),
-        "precision": precision, "recall": recall, "n_real": len(real.features), "n_fake": len(fake.features),
+        "precision": precision, "recall": recall, "density": density, "coverage": coverage,
+        "n_real": len(real.features), "n_fake": len(fake.features),
     }
 

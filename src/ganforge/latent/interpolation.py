@@ -52,3 +52,19 @@ def interpolate(decode: Callable[[Tensor], Tensor], encode: Callable[[Tensor], T
     z = encode(torch.cat([first, second]))
     z1, z2 = z[: len(first)], z[len(first):]
     return interpolate_latents(decode, z1, z2, alphas, spherical=spherical)
+
+
+@torch.no_grad()
+def walk(decode: Callable[[Tensor], Tensor], stops: Tensor, steps: int, *, spherical: bool = False,
+         closed: bool = False) -> Tensor:
+    """(T, P, C, H, W): P walks through latent space, decoded. ``stops`` (S, P, z): each walk goes from
+    stop to stop in ``steps`` frames a leg (linear or spherical), ending on the last stop, or, ``closed``,
+    going on from it back to the first, so that the animation loops without a jump. T is (S - 1) *
+    steps + 1, or S * steps when closed."""
+    legs = [(stops[i], stops[(i + 1) % len(stops)]) for i in range(len(stops) if closed else len(stops) - 1)]
+    zs = [mix(t / steps, b, a, spherical=spherical) for a, b in legs for t in range(steps)]  # from a towards b
+    if not closed:
+        zs.append(stops[-1])
+    zs = torch.stack(zs)  # (T, P, z)
+    images = torch.cat([decode(chunk.flatten(0, 1)) for chunk in zs.split(max(1, 512 // zs.shape[1]))])
+    return images.view(*zs.shape[:2], *images.shape[1:])

@@ -1,8 +1,8 @@
 """``evaluate``: how good a generator's samples are, measured the way its dataset calls for.
 
-Images (mnist, fashion): FID, KID, classifier score, class histogram and precision/recall in the
-shipped evaluator's features, optionally at several truncations, and Inception FID from a local
-weights file. Stacked MNIST: digit-triple modes over 26,000 samples. The 2-D toys: modes
+Images (mnist, fashion, emoji): FID, KID, classifier score, class histogram, precision/recall and
+density/coverage in the shipped evaluator's features, optionally at several truncations, and
+Inception FID from a local weights file. Stacked MNIST: digit-triple modes over 26,000 samples. The 2-D toys: modes
 covered, high-quality share, reverse KL. The result is an ``*-evaluation`` record.
 """
 from __future__ import annotations

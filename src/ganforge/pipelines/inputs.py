@@ -29,7 +29,7 @@ def pick_images(gen: OpenedGenerator, *, n: int = 8, indices: Optional[Sequence[
                 files: Optional[Sequence[str]] = None, seed: int = 0,
                 data_root: Optional[str] = None) -> tuple[Tensor, list[str]]:
     """(N, C, H, W) images in [-1, 1] and a name for each: the ``files``, else the test-split images at
-    ``indices``, else ``n`` test-split images drawn with ``seed``."""
+    ``indices``, else ``n`` test-split images chosen with ``seed``, across the classes where it has them."""
     if files:
         return read_images(list(files), gen.shape), [Path(p).name for p in files]
     data = test_split(gen, data_root)
@@ -39,7 +39,7 @@ def pick_images(gen: OpenedGenerator, *, n: int = 8, indices: Optional[Sequence[
             raise GanforgeError(f"--indices {bad[0]} is out of range: the test split has {len(data.test)} images")
         idx = list(indices)
     else:
-        idx = torch.randperm(len(data.test), generator=torch.Generator().manual_seed(seed))[:n].tolist()
+        idx = data.test_picks(n, seed).tolist()
     return data.test[idx], [f"test[{i}]" for i in idx]
 
 

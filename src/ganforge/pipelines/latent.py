@@ -14,7 +14,8 @@ from torch import Tensor
 
 from ..errors import GanforgeError
 from ..latent.fidelity import psnr, ssim
-from ..latent.interpolation import REPORT_ALPHAS, interpolate
+from ..animation import grid_frames, write_animation
+from ..latent.interpolation import REPORT_ALPHAS, interpolate, walk
 from ..latent.inversion import InversionResult, invert
 from ..io import atomic_write_bytes, make_folder
 from ..loading import OpenedGenerator
@@ -129,11 +130,28 @@ def restore_images(gen: OpenedGenerator, images: Tensor, names: Sequence[str], o
     return record
 
 
+@dataclass(frozen=True)
+class Video:
+    """An animation of a latent walk: where it goes, frames per leg, frames a second."""
+
+    path: Path
+    steps: int = 24
+    fps: float = 12.0
+
+
+def _walk_video(gen: OpenedGenerator, stops: Tensor, video: Video, *, spherical: bool, closed: bool) -> dict:
+    """The walk through ``stops`` (S, P, z) as an animation, the P walks side by side in each frame."""
+    frames = walk(gen.G, stops.to(gen.device), video.steps, spherical=spherical, closed=closed)
+    write_animation(video.path, grid_frames(frames, nrow=stops.shape[1]), fps=video.fps)
+    return {"video": str(video.path.resolve()), "frames": len(frames), "fps": video.fps, "frames_per_leg": video.steps}
+
+
 def interpolate_images(gen: OpenedGenerator, first: Tensor, second: Tensor, names: tuple[Sequence[str], Sequence[str]],
                        options: InversionOptions, out: Path, *, alphas: Sequence[float] = REPORT_ALPHAS,
-                       slerp: bool = False) -> dict[str, Any]:
+                       slerp: bool = False, video: Optional[Video] = None) -> dict[str, Any]:
     """One row per pair: G(a*z1 + (1-a)*z2) for each a, z1 from ``first`` and z2 from ``second`` (by the
-    autoencoder's encoder, or by inversion); writes interpolation.png and results.json."""
+    autoencoder's encoder, or by inversion); writes interpolation.png and results.json, and with ``video``
+    the smooth walk from every row's a = 0 end to its a = 1 end, the rows side by side."""
     out = make_folder(out)
 
     def encode(x: Tensor) -> Tensor:  # an autoencoder's encoder, or GAN inversion
@@ -147,6 +165,24 @@ def interpolate_images(gen: OpenedGenerator, first: Tensor, second: Tensor, name
               "latents_from": "encoder" if gen.encoder is not None else "inversion",
               "formula": "G(a*z1 + (1-a)*z2); z1 from --a, z2 from --b",
               "pairs": [{"a": x, "b": y} for x, y in zip(names_a, names_b)]}
+    if video is not None:
+        record["animation"] = _walk_video(gen, torch.stack([result.z2, result.z1]), video, spherical=slerp,
+                                          closed=False)
+    write_record(out / "results.json", "interpolation", record)
+    return record
+
+
+def latent_loop(gen: OpenedGenerator, stops: int, rows: int, out: Path, video: Video, *, slerp: bool = False,
+                seed: int = 0) -> dict[str, Any]:
+    """``rows`` walks side by side, each through ``stops`` random latents z ~ N(0, I) and back to its first,
+    as a looping animation; its first frame as start.png, and results.json."""
+    z = torch.randn(stops, rows, gen.z_dim, generator=torch.Generator().manual_seed(seed))  # (S, P, z)
+    out = make_folder(out)
+    with torch.no_grad():
+        image_grid(out / "start.png", gen.G(z[0].to(gen.device)), nrow=rows)
+    record = {**_source(gen), "stops": stops, "rows": rows, "seed": seed, "slerp": slerp,
+              "formula": "G(z) along straight (or spherical) legs through random latents, back to the first",
+              "animation": _walk_video(gen, z, video, spherical=slerp, closed=True)}
     write_record(out / "results.json", "interpolation", record)
     return record
 

@@ -17,10 +17,12 @@ import base64
 import contextvars
 import html
 import math
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Optional
 
+from ..animation import PROGRESS, progress_frames, write_animation
 from ..errors import GanforgeError
 from ..records import Record, folder_record, read_record
 
@@ -45,6 +47,8 @@ CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'n
 
 # the folders a report was asked for, resolved: images are embedded from inside them only
 _ROOTS: contextvars.ContextVar[tuple[Path, ...]] = contextvars.ContextVar("report_roots", default=())
+# whether runs without a progress.gif get one made for the page (report --progress-video)
+_PROGRESS: contextvars.ContextVar[bool] = contextvars.ContextVar("report_progress", default=False)
 
 
 @dataclass
@@ -58,6 +62,9 @@ class Item:
     summary: dict[str, Any] = field(default_factory=dict)  # one row of the comparison table
 
 
+MIME = {".png": "image/png", ".gif": "image/gif"}
+
+
 def inside(path: Path) -> bool:
     """Whether ``path`` is no symbolic link and lies, links and ``..`` resolved, inside a folder the report
     was asked for."""
@@ -67,9 +74,23 @@ def inside(path: Path) -> bool:
 def _img(path: Path, caption: str = "") -> str:
     if not inside(path) or not path.is_file():
         return f'<p class="note">{esc(path.name)}: not shown (a link, or outside the folders reported on)</p>'
-    data = base64.b64encode(path.read_bytes()).decode()
+    if path.suffix.lower() not in MIME:
+        return f'<p class="note">{esc(path.name)}: written beside the results (a page shows PNG and GIF only)</p>'
+    return _embedded(path.read_bytes(), MIME[path.suffix.lower()], caption or path.name, caption)
+
+
+def _progress(samples: list[Path]) -> str:
+    """A run's sample grids as an animated GIF on the page, made in a scratch folder (the run is not written)."""
+    pictures = [p for p in samples if inside(p)]
+    with tempfile.TemporaryDirectory() as tmp:
+        gif = write_animation(Path(tmp) / PROGRESS, progress_frames(pictures), fps=4.0)
+        return _embedded(gif.read_bytes(), MIME[".gif"], "every epoch's samples, animated",
+                         "every epoch's samples, animated")
+
+
+def _embedded(data: bytes, mime: str, alt: str, caption: str = "") -> str:
     cap = f"<figcaption>{esc(caption)}</figcaption>" if caption else ""
-    return f'<figure><img src="data:image/png;base64,{data}" alt="{esc(caption or path.name)}">{cap}</figure>'
+    return f'<figure><img src="data:{mime};base64,{base64.b64encode(data).decode()}" alt="{esc(alt)}">{cap}</figure>'
 
 
 def _grid(figures: Iterable[str]) -> str:
@@ -154,6 +175,10 @@ def _training_run(record: Record) -> list[Item]:
     if samples:
         item.body.append("<h3>Samples over epochs</h3>" if not is_ae else "<h3>Inputs and reconstructions</h3>")
         item.body.append(_grid(_img(p, p.stem.replace("_", " ")) for p in _pick(samples, 4)))
+        if (path / PROGRESS).exists():
+            item.body.append(_grid([_img(path / PROGRESS, "every epoch's samples, animated")]))
+        elif _PROGRESS.get() and not is_ae:
+            item.body.append(_grid([_progress(samples)]))
     done = summary.data if summary else {}
     item.summary = {"run": path.name, **{k: config.get(k) for k in ("generator", "discriminator", "loss",
                                                                   "unroll_steps", "model", "latent_reg")
@@ -189,10 +214,10 @@ def _image_evaluation(record: Record) -> list[Item]:
     rows = record.get("results") or []
     item.body.append(table(
         ["truncation ψ", "FID (LeNet features)", "KID (LeNet features)", "classifier score", "real data's score",
-         "class KL to uniform", "precision", "recall", "samples"],
+         "class KL to uniform", "precision", "recall", "density", "coverage", "samples"],
         [["none" if r.get("truncation") is None else r["truncation"], r.get("lenet_fid"), r.get("lenet_kid"),
           r.get("classifier_score"), r.get("classifier_score_real"), r.get("class_kl_to_uniform"),
-          r.get("precision"), r.get("recall"), r.get("n_fake")] for r in rows]))
+          r.get("precision"), r.get("recall"), r.get("density"), r.get("coverage"), r.get("n_fake")] for r in rows]))
     hist = rows[0].get("class_histogram") if rows else None
     if hist:
         item.body.append("<h3>Class histogram (share of samples per class)</h3>")
@@ -274,6 +299,12 @@ def _restoration(record: Record) -> list[Item]:
 def _interpolation(record: Record) -> list[Item]:
     path = record.path.parent
     how = "spherical" if record.get("slerp") else "linear"
+    animation = record.get("animation") or {}
+    video = [_img(Path(animation["video"]), f"the walk, {animation.get('frames')} frames")] if animation else []
+    if record.get("stops"):  # a looping walk through random latents
+        item = Item(path, record.kind, f"latent loop through {record['stops']} random latents ({how})")
+        item.body.append(_grid([_img(path / "start.png", "its first frame"), *video]))
+        return [item]
     alphas = f"a ∈ {{{', '.join(_fmt(a) for a in record['alphas'])}}}"
     if record.get("classes"):  # a conditional generator, between two classes at fixed latents
         a, b = record["classes"]
@@ -283,6 +314,7 @@ def _interpolation(record: Record) -> list[Item]:
     item = Item(path, record.kind, title)
     if (path / "interpolation.png").exists():
         item.body.append(_img(path / "interpolation.png", caption))
+    item.body += video
     return [item]
 
 
@@ -371,15 +403,18 @@ def comparison(items: list[Item]) -> str:
     return "".join(html_parts)
 
 
-def build_report(folders: list[Path], *, title: str = "ganforge report") -> str:
-    """One self-contained HTML page of ``folders`` (run folders, command output folders, record files)."""
+def build_report(folders: list[Path], *, title: str = "ganforge report", progress: bool = False) -> str:
+    """One self-contained HTML page of ``folders`` (run folders, command output folders, record files);
+    with ``progress``, every GAN run's sample grids animated."""
     folders = [Path(folder) for folder in folders]
     token = _ROOTS.set(tuple((f if f.is_dir() else f.parent).resolve() for f in folders))
+    animate = _PROGRESS.set(progress)
     try:
         items = [item for folder in folders for item in read_folder(folder)]
         compared = comparison(items)
     finally:
         _ROOTS.reset(token)
+        _PROGRESS.reset(animate)
     nav = "".join(f'<a href="#item{i}">{esc(it.path.name)}</a>' for i, it in enumerate(items))
     parts = [f'<!doctype html><html lang=en><head><meta charset=utf-8><meta http-equiv="Content-Security-Policy" '
              f'content="{CSP}"><meta name=viewport content="width=device-width,initial-scale=1">'

@@ -164,8 +164,10 @@ def _build_task(s: Setting) -> AETask:
     x, streamed = hold(s.data.train, device, data_budget(cfg.data_memory, device))
     batches = Batches(x, batch_size=cfg.batch_size, seed=cfg.seed, draw_rng=s.data_rng, device=device,
                       streamed=streamed)
-    return AETask(cfg, model, opt, batches, s.data.test[: cfg.cdf_samples].to(device),
-                  s.data.test[:8].to(device), ks_history, meta)
+    # the latents' CDF and the reconstruction figure read test images across the classes (the test
+    # split may come grouped by class: its first 8 would all be zeros)
+    return AETask(cfg, model, opt, batches, s.data.test[s.data.test_picks(cfg.cdf_samples)].to(device),
+                  s.data.test[s.data.test_picks(8)].to(device), ks_history, meta)
 
 
 def train_ae(cfg: AEConfig, *, resume: Optional[Path] = None) -> Path:

@@ -15,6 +15,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from .. import plots
+from ..animation import progress_animation
 from ..checkpoint import save_generator
 from ..config import PLAIN, TrainConfig, resolve, resumed
 from ..console import say
@@ -230,6 +231,8 @@ class GanTrainer:
             set_class_strength(1.0, self.G, *([self.ema.model] if self.ema else []))
         save_generator(run.generator, self.G, {**self.meta, "epochs": pos.epoch, "iterations": pos.iteration},
                        ema=None if self.ema is None else self.shown_G())
+        if self.cfg.progress_video:
+            progress_animation(run.root)
         return {"vanishing_warnings": self.vanish.warnings}
 
     def close(self) -> None:
@@ -283,7 +286,8 @@ def build_gan(cfg: TrainConfig, shape: tuple[int, ...], device: torch.device, wo
     opt_g = adam(G.parameters(), cfg.lr_g, (cfg.beta1, cfg.beta2), device)
     opt_d = adam(D.parameters(), cfg.lr_d, (cfg.beta1, cfg.beta2), device)
     return GanTrainer(G, D, opt_g, opt_d, get_loss(cfg.loss), cfg.z_dim, cfg.real_label, cfg.r1, cfg.r2,
-                      Schedule.of(cfg), classes, prior, cfg.pack if cfg.pack_by_class else 1, world,
+                      Schedule.of(cfg), classes, None if prior is None else prior.to(device),  # drawn on the device
+                      cfg.pack if cfg.pack_by_class else 1, world,
                       wrap(G, world, device), wrap(D, world, device), augment, batches=batches,
                       autocast=autocast(cfg, device), cfg=cfg, **run)
 
