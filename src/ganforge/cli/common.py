@@ -99,11 +99,25 @@ def option_type(o: Option) -> Callable[[str], object]:
 
 # ---- flags that several commands share, declared once
 
+def pretrained(name: str) -> str:
+    """--pretrained NAME as the path of the shipped generator file (so every command reads it as --generator)."""
+    from ..pretrained import pretrained_file
+
+    try:
+        return str(pretrained_file(name))
+    except GanforgeError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def add_generator(p: argparse.ArgumentParser, *, device: bool = True) -> None:
-    """--generator, how every command that reads a trained generator names it, and --raw-weights (and --device)."""
-    p.add_argument("--generator", required=True, metavar="RUN_OR_FILE",
-                   help="the trained generator: a run folder, a generator/checkpoint .safetensors, or a legacy "
-                   ".pt/.pkl state dict")
+    """--generator (or --pretrained), how every command that reads a trained generator names it, and
+    --raw-weights (and --device)."""
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--generator", metavar="RUN_OR_FILE",
+                       help="the trained generator: a run folder, a generator/checkpoint .safetensors, or a legacy "
+                       ".pt/.pkl state dict")
+    which.add_argument("--pretrained", dest="generator", type=pretrained, metavar="NAME",
+                       help="a generator that ships with ganforge (`ganforge models --pretrained` lists them)")
     p.add_argument("--raw-weights", action="store_true",
                    help="G's own weights, not the moving average of them that a run with --ema keeps")
     if device:

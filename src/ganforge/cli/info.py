@@ -14,6 +14,8 @@ from ..models import MODELS, build_model, count_parameters, default_shape
 
 def add_parsers(sub) -> None:
     p = sub.add_parser("models", help="list registered models with parameter counts")
+    p.add_argument("--pretrained", action="store_true",
+                   help="the generators that ship with ganforge instead, with their model cards")
     p.set_defaults(func=cmd_models)
     p = sub.add_parser("data", help="which datasets are present, their sizes, how to get the full ones")
     p.add_argument("folder", nargs="?", metavar="DIR", help="describe the images in DIR as --images DIR reads them")
@@ -22,6 +24,13 @@ def add_parsers(sub) -> None:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
+    if args.pretrained:
+        from ..pretrained import cards
+
+        rows = [(name, c["model"], c["dataset"], f"{c['parameters']:,}", c["precision"],
+                 ", ".join(f"{k} {v:g}" for k, v in c["metrics"].items()), c["command"]) for name, c in cards().items()]
+        table(("name", "model", "dataset", "parameters", "stored as", "measured", "made by"), rows, right={3})
+        return 0
     rows = []
     for e in MODELS:
         shape = default_shape(e.meta["family"])

@@ -28,7 +28,12 @@ EXTRA_FILE = "ganforge.json"
 
 
 def default_export_path(generator: Path, fmt: str) -> Path:
-    """Where ``ganforge export`` writes when not told: beside the generator (in its run folder)."""
+    """Where ``ganforge export`` writes when not told: beside the generator (in its run folder); for a
+    generator that ships with ganforge, the current folder."""
+    from ..pretrained import is_pretrained
+
+    if is_pretrained(generator):
+        return Path(f"pretrained-{generator.stem}{SUFFIXES[fmt]}")
     folder = generator if generator.is_dir() else generator.parent
     return folder / f"generator{SUFFIXES[fmt]}"
 
