@@ -14,7 +14,7 @@ from torch import Tensor
 from torchvision.utils import make_grid
 
 from .errors import GanforgeError
-from .io import _sync_folder
+from .io import _sync_folder, _umask
 
 FORMATS = (".gif", ".mp4")
 PROGRESS = "progress.gif"  # a run folder's animation of its sample grids
@@ -69,6 +69,7 @@ def write_animation(path: str | Path, frames: np.ndarray, *, fps: float) -> Path
     os.close(fd)
     try:
         iio.imwrite(tmp, frames, **options)
+        os.chmod(tmp, 0o666 & ~_umask())  # the mode open() would give, not mkstemp's private 0600
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
