@@ -4,8 +4,6 @@ imageio's Pillow plugin (no ffmpeg needed); MP4 through imageio-ffmpeg's ffmpeg,
 (what browsers and players take), its sides padded to even numbers with the border's colour."""
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Sequence
 
@@ -14,7 +12,7 @@ from torch import Tensor
 from torchvision.utils import make_grid
 
 from .errors import GanforgeError
-from .io import _sync_folder, _umask
+from .io import atomic_write_bytes
 
 FORMATS = (".gif", ".mp4")
 PROGRESS = "progress.gif"  # a run folder's animation of its sample grids
@@ -46,35 +44,27 @@ def _even(frames: np.ndarray) -> np.ndarray:
     return np.pad(frames, ((0, 0), (0, h % 2), (0, w % 2), (0, 0)), mode="edge")
 
 
-def write_animation(path: str | Path, frames: np.ndarray, *, fps: float) -> Path:
-    """``frames`` (T, H, W, 3) uint8 as the animation ``path`` (.gif, looping, or .mp4) at ``fps``
-    frames a second, written to a temporary file beside it and renamed: never half-written."""
+def encode_animation(frames: np.ndarray, suffix: str, *, fps: float) -> bytes:
+    """``frames`` (T, H, W, 3) uint8 as the bytes of a looping GIF or an MP4 (``suffix``) at ``fps`` frames
+    a second."""
     import imageio.v3 as iio
 
-    path = video_path(path)
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8 or len(frames) == 0:
         raise GanforgeError(f"an animation needs (frames, height, width, 3) uint8 pixels, got {frames.shape}")
-    gif = path.suffix.lower() == ".gif"
-    if gif:
-        options = dict(extension=".gif", duration=round(1000 / fps), loop=0)
-    else:
-        try:
-            import imageio_ffmpeg  # noqa: F401  (the ffmpeg binary imageio's FFMPEG plugin runs)
-        except ImportError:
-            raise GanforgeError("MP4 needs imageio-ffmpeg (pip install imageio-ffmpeg); a .gif needs nothing more")
-        frames = _even(frames)
-        options = dict(extension=".mp4", plugin="FFMPEG", fps=fps, codec="libx264", pixelformat="yuv420p",
-                       macro_block_size=1, quality=9)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
-    os.close(fd)
+    if suffix.lower() == ".gif":
+        return iio.imwrite("<bytes>", frames, extension=".gif", duration=round(1000 / fps), loop=0)
     try:
-        iio.imwrite(tmp, frames, **options)
-        os.chmod(tmp, 0o666 & ~_umask())  # the mode open() would give, not mkstemp's private 0600
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _sync_folder(path.parent)
+        import imageio_ffmpeg  # noqa: F401  (the ffmpeg binary imageio's FFMPEG plugin runs)
+    except ImportError:
+        raise GanforgeError("MP4 needs imageio-ffmpeg (pip install imageio-ffmpeg); a .gif needs nothing more")
+    return iio.imwrite("<bytes>", _even(frames), extension=".mp4", plugin="FFMPEG", fps=fps, codec="libx264",
+                       pixelformat="yuv420p", macro_block_size=1, quality=9)
+
+
+def write_animation(path: str | Path, frames: np.ndarray, *, fps: float) -> Path:
+    """``frames`` as the animation ``path`` (.gif or .mp4), written atomically: never half-written."""
+    path = video_path(path)
+    atomic_write_bytes(path, encode_animation(frames, path.suffix, fps=fps))
     return path
 
 

@@ -78,3 +78,16 @@ def test_the_step_never_waits_for_the_device_and_keeps_its_shapes(args):
     period = 2 if args.get("reg_every") == 2 else 1
     for i in range(1, 9 - period):
         assert traces[i] == traces[i + period], f"iteration {i} and {i + period} differ"
+
+
+def test_cuda_graphs_off_cuda_say_so_and_train_as_the_eager_step(tmp_path, capsys):
+    from ganforge.checkpoint import load_checkpoint
+    from ganforge.cli import main
+
+    args = ["train", "--dataset", "mnist", "-g", "M4", "-d", "M5", "--limit", "64", "-b", "16", "-e", "1", "-q"]
+    assert main(args + ["-o", str(tmp_path / "eager")]) == 0
+    capsys.readouterr()
+    assert main(args + ["--cuda-graphs", "-o", str(tmp_path / "asked")]) == 0
+    assert "note: --cuda-graphs needs a CUDA device, not cpu; the step runs eagerly" in capsys.readouterr().err
+    a, b = (load_checkpoint(tmp_path / run / "checkpoints" / "last.safetensors")[0] for run in ("eager", "asked"))
+    assert all(torch.equal(a[k], b[k]) for k in a)

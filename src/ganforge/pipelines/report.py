@@ -17,12 +17,11 @@ import base64
 import contextvars
 import html
 import math
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Optional
 
-from ..animation import PROGRESS, progress_frames, write_animation
+from ..animation import PROGRESS, encode_animation, progress_frames
 from ..errors import GanforgeError
 from ..records import Record, folder_record, read_record
 
@@ -80,12 +79,9 @@ def _img(path: Path, caption: str = "") -> str:
 
 
 def _progress(samples: list[Path]) -> str:
-    """A run's sample grids as an animated GIF on the page, made in a scratch folder (the run is not written)."""
-    pictures = [p for p in samples if inside(p)]
-    with tempfile.TemporaryDirectory() as tmp:
-        gif = write_animation(Path(tmp) / PROGRESS, progress_frames(pictures), fps=4.0)
-        return _embedded(gif.read_bytes(), MIME[".gif"], "every epoch's samples, animated",
-                         "every epoch's samples, animated")
+    """A run's sample grids as an animated GIF on the page (made in memory: the run is not written)."""
+    gif = encode_animation(progress_frames([p for p in samples if inside(p)]), ".gif", fps=4.0)
+    return _embedded(gif, MIME[".gif"], "every epoch's samples, animated", "every epoch's samples, animated")
 
 
 def _embedded(data: bytes, mime: str, alt: str, caption: str = "") -> str:
