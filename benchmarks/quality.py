@@ -647,7 +647,11 @@ def _colour_rows(dataset: str, runs: dict, recipe: dict | None) -> list[str]:
                    "(per category, samples against real: "
                    + ", ".join(f"{100 * f:.0f}/{100 * r:.0f}" for f, r in pairs)
                    + f"); precision {m['precision']:.3f}, recall {m['recall']:.3f} (the unconditional goal's "
-                   "0.7 and 0.5 hold for it too: a G that draws one picture per category pleases the classifier)."]
+                   "0.7 and 0.5 hold for it too: a G that draws one picture per category pleases the classifier)"
+                   + (f"; counted over samples drawn as the data holds the categories (as this G draws them), "
+                      f"{100 * m['conditional_accuracy']:.1f} % against the evaluator's "
+                      f"{100 * evaluator['test_accuracy']:.1f} % on the held-out pictures"
+                      if "--class-prior data" in seed["command"] else "") + "."]
     return md
 
 

@@ -58,8 +58,9 @@ def _with_meta(source, folder, changes: dict):
     ({"z_dim": 10**12}, "latent size of 1000000000000"),
     ({"shape": [1, 28]}, "data shape of [1, 28]"),
     ({"classes": 2, "clusters": "all"}, "clusters are not 2 shares"),
+    ({"classes": 2, "class_prior": [0.5]}, "class prior is not 2 shares"),
     ({"generator": ["M2"]}, "lacks the generator's name"),
-], ids=["classes-negative", "classes-text", "classes-1e9", "z-1e12", "shape", "clusters", "model-list"])
+], ids=["classes-negative", "classes-text", "classes-1e9", "z-1e12", "shape", "clusters", "class-prior", "model-list"])
 def test_crafted_checkpoint_metadata_is_checked_before_it_sizes_anything(generator, tmp_path, capsys, changes,
                                                                           needle):
     path = _with_meta(generator, tmp_path, changes)

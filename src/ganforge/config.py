@@ -54,6 +54,7 @@ def resolve(cfg: TrainConfig) -> TrainConfig:
     if cfg.conditional and cfg.clusters is None:
         cfg.clusters = 0  # labels, where asked for, take the place of a recipe's clusters
     asked_class_packs, asked_label, asked_pack = cfg.pack_by_class, cfg.real_label is not None, cfg.pack is not None
+    asked_class_bn = cfg.class_batchnorm
     for key, value in chosen.items():
         if getattr(cfg, key) is None:
             setattr(cfg, key, value)
@@ -89,6 +90,10 @@ def resolve(cfg: TrainConfig) -> TrainConfig:
         if asked_class_packs:
             raise GanforgeError("--pack-by-class needs --pack of at least 2 and classes (--conditional or --clusters)")
         cfg.pack_by_class = False  # the recipe's, for packs of classes the options given leave out
+    if cfg.class_batchnorm and not (cfg.clusters or cfg.conditional):
+        if asked_class_bn:
+            raise GanforgeError("--class-batchnorm needs classes (--conditional or --clusters)")
+        cfg.class_batchnorm = False
     return cfg
 
 

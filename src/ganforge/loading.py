@@ -47,9 +47,9 @@ class OpenedGenerator:
     @property
     def prior(self) -> Optional[Tensor]:
         """How often G draws each class when it picks them itself: the clusters' sizes of a
-        self-conditioned run (--clusters); None: the classes in turn."""
-        clusters = self.meta.get("clusters")
-        return None if not clusters else torch.tensor(clusters["prior"])
+        self-conditioned run (--clusters), the labels' of a --class-prior data run; None: the classes in turn."""
+        prior = (self.meta.get("clusters") or {}).get("prior") or self.meta.get("class_prior")
+        return None if not prior else torch.tensor(prior)
 
     @property
     def labelled(self) -> bool:
@@ -99,7 +99,8 @@ def open_generator(spec: str | Path, *, model: Optional[str] = None, z_dim: Opti
         if not isinstance(name, str) or name not in MODELS:
             raise GanforgeError(f"{path} names an unknown model {name!r}")
         classes = _classes(path, meta)
-        G = (conditional_generator(name, shape=shape, z_dim=zd, classes=classes) if classes
+        G = (conditional_generator(name, shape=shape, z_dim=zd, classes=classes,
+                                   batchnorm=meta.get("class_batchnorm") is True) if classes
              else build_model(name, role="G", shape=shape, z_dim=zd))
         averaged = unprefixed("G_ema", tensors)
         if "n_averaged" in averaged:  # a training checkpoint holds the whole AveragedModel
@@ -175,12 +176,13 @@ def _classes(path: Path, meta: dict[str, Any]) -> int:
     classes = meta.get("classes") or 0
     if not _whole(classes, 0, 100_000):
         raise GanforgeError(f"{path}: checkpoint metadata holds {classes!r} classes, not an integer in [0, 100000]")
-    clusters = meta.get("clusters")
-    if clusters is not None:
-        prior = clusters.get("prior") if isinstance(clusters, dict) else None
+    for key, what in (("clusters", "clusters are"), ("class_prior", "class prior is")):
+        if meta.get(key) is None:
+            continue
+        prior = meta[key] if key == "class_prior" else meta[key].get("prior") if isinstance(meta[key], dict) else None
         if not (isinstance(prior, list) and len(prior) == classes
                 and all(isinstance(p, (int, float)) and not isinstance(p, bool) and 0 <= p <= 1 for p in prior)):
-            raise GanforgeError(f"{path}: checkpoint metadata's clusters are not {classes} shares in [0, 1]")
+            raise GanforgeError(f"{path}: checkpoint metadata's {what} not {classes} shares in [0, 1]")
     return classes
 
 

@@ -25,6 +25,7 @@ AUGMENT_KINDS = ("translation", "cutout", "color")
 LATENT_REGS = ("none", "moments")
 MOMENTS_OVER = ("dims", "all")
 FITS = ("crop", "pad")
+CLASS_PRIORS = ("uniform", "data")
 
 
 @dataclass(frozen=True)
@@ -168,6 +169,12 @@ TRAIN_OPTIONS: list[Option] = [
     _opt("conditional", "--conditional", "model", "class-conditional: G takes a class too, D gets a projection "
          "head (labelled data: mnist, fashion, stacked-mnist, emoji, cifar10, --images with class subfolders)",
          kind="switch", default=False),
+    _opt("class_prior", "--class-prior", "model", "with --conditional: how often G draws each class, in training "
+         "and wherever it picks the class itself (sample grids, sample, evaluate): uniform, or as often as the "
+         "training data holds it (data)", choices=CLASS_PRIORS, recipe=True, plain="uniform"),
+    _opt("class_batchnorm", "--class-batchnorm", "model", "with classes (--conditional or --clusters): every "
+         "BatchNorm of G also takes its gain and bias from the class (conditional BatchNorm, as in Miyato and "
+         "Koyama's G), not only G's input", kind="toggle", recipe=True, plain=False),
     _opt("condition_ramp", "--condition-ramp", "model", "transitional conditioning (Shahbazi et al. 2023): with "
          "classes (--conditional or --clusters), the first N iterations train without them and the next N blend "
          "them in, so that few images per class do not collapse each class to one picture (0: classes from the "

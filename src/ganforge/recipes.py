@@ -55,5 +55,6 @@ RECIPES: dict[str, dict[str, Any]] = {
 # What a recipe changes under --conditional. Colour categories of a few hundred pictures each: with D
 # judging single pictures every category collapsed to one picture (recall 0 at 5 minutes, with or without
 # spectral norm or transitional conditioning); D judging pairs of one category sees how varied it is.
-CONDITIONAL_RECIPES: dict[str, dict[str, Any]] = {name: {"pack": 2, "pack_by_class": True}
+# G draws each category as often as the data holds it: emoji's range from 5 pictures to 2,261.
+CONDITIONAL_RECIPES: dict[str, dict[str, Any]] = {name: {"pack": 2, "pack_by_class": True, "class_prior": "data"}
                                                   for name in ("emoji", "cifar10", "celeb")}

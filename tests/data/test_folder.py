@@ -10,6 +10,8 @@ from ganforge.cli import main
 from ganforge.config import TrainConfig, resolve
 from ganforge.data import DataOptions, load_dataset
 from ganforge.errors import GanforgeError
+from ganforge.loading import open_generator
+from ganforge.models.conditional import classes_in_turn
 
 
 @pytest.fixture(autouse=True)
@@ -101,6 +103,11 @@ def test_a_conditional_run_on_class_subfolders_and_what_resume_keeps(folder, tmp
     assert main(args + ["-o", str(run)]) == 0
     _, meta = load_checkpoint(run / "generator.safetensors")
     assert (meta["dataset"], meta["classes"], meta["shape"]) == ("images", 2, [3, 16, 16])
+    # the recipe's --class-prior data: G draws the classes as the 9 + 18 training pictures hold them
+    assert meta["class_prior"] == pytest.approx([1 / 3, 2 / 3])
+    sampler = open_generator(run).G  # what sample and evaluate draw from, the classes picked by it
+    assert sampler.prior.tolist() == pytest.approx([1 / 3, 2 / 3])
+    assert torch.bincount(classes_in_turn(300, 2, sampler.prior)).tolist() == [100, 200]
     assert main(["train", "--resume", str(run), "-e", "2", "--background", "black", "-q"]) == 2
     assert "--background black differs from the run being resumed (white)" in capsys.readouterr().err
     assert main(["train", "--images", str(folder / "boxes"), "--conditional", "-b", "4", "-q",

@@ -6,10 +6,11 @@ import torch
 from ganforge.checkpoint import load_checkpoint
 from ganforge.cli import main
 from ganforge.data import load_dataset
+from ganforge.loading import open_generator
 from ganforge.losses import get_loss
 from ganforge.models import build_model, count_parameters
-from ganforge.models.conditional import (ProjectionD, WithClasses, class_strength, conditional_generator,
-                                         set_class_strength)
+from ganforge.models.conditional import (ClassBatchNorm, ProjectionD, WithClasses, class_strength,
+                                         conditional_generator, set_class_strength)
 from ganforge.models.wrappers import Packed
 from ganforge.training import GanTrainer
 from ganforge.training.stats import read_metrics
@@ -67,6 +68,33 @@ def test_conditional_g_is_the_registered_g_on_z_and_the_class_embedding():
     torch.testing.assert_close(WithClasses(g, 7)(z), seven)
 
 
+def test_class_batchnorm_gives_every_batchnorm_of_g_a_gain_and_bias_per_class():
+    torch.manual_seed(0)
+    g = conditional_generator("M4", shape=SHAPE, z_dim=50, classes=10, batchnorm=True).train()
+    plain = conditional_generator("M4", shape=SHAPE, z_dim=50, classes=10)
+    layers = [m for m in g.modules() if isinstance(m, ClassBatchNorm)]
+    features = [m.bn.num_features for m in layers]
+    assert features == [6272, 64]  # M4's BatchNorm1d after its linear layer and BatchNorm2d after its ConvT
+    assert count_parameters(g) == count_parameters(plain) + 2 * 10 * sum(features)  # W_g, W_b: (C, 10) each
+    z, y = torch.randn(4, 50), torch.tensor([1, 1, 6, 6])
+    bn, x = layers[1], torch.randn(4, 64, 14, 14)
+    bn.e = g.embed(y)
+    torch.testing.assert_close(bn(x), bn.bn(x))  # W_g, W_b start at 0: the stock BatchNorm
+    with torch.no_grad():
+        bn.gain.weight.normal_()
+        bn.shift.weight.normal_()
+    gain, shift = bn.gain(bn.e)[:, :, None, None], bn.shift(bn.e)[:, :, None, None]  # (4, 64, 1, 1)
+    torch.testing.assert_close(bn(x), bn.bn(x) * (1 + gain) + shift)
+    bn.e = None
+    out = g(z, y)
+    assert all(m.e is None for m in layers)  # no pass leaves its classes behind
+    set_class_strength(0.0, g)
+    torch.testing.assert_close(g(z, y), g(z, torch.tensor([2, 3, 4, 5])))  # strength 0: no class anywhere
+    assert not torch.allclose(out, g(z, y))
+    with pytest.raises(Exception, match="--class-batchnorm needs a generator with BatchNorm layers"):
+        conditional_generator("M1", shape=SHAPE, z_dim=50, classes=10, batchnorm=True)
+
+
 def test_transitional_conditioning_blends_the_class_in_from_nothing():
     assert [class_strength(i, 100) for i in (0, 100, 150, 175, 200, 5000)] == [0.0, 0.0, 0.5, 0.75, 1.0, 1.0]
     assert class_strength(0, 0) == 1.0  # no ramp: classes from the start
@@ -122,6 +150,7 @@ COMBINATIONS = {
     "cross_entropy-k2-restore": ["-l", "cross_entropy", "-k", "2"],
     "mse-k2-differentiable": ["-l", "mse", "-k", "2", "--unroll-mode", "differentiable", "-g", "M2", "-d", "M3"],
     "hinge-gs2-ds2": ["-l", "hinge", "-gs", "2", "-ds", "2"],
+    "class-batchnorm": ["--class-batchnorm", "--spectral-norm", "both"],
     "stabilisers": ["--r1", "1", "--r2", "1", "--reg-every", "2", "--spectral-norm", "both", "--pack", "2",
                     "--augment", "translation,cutout", "--ada-target", "0.6", "--ema", "1"],
 }
@@ -137,6 +166,9 @@ def test_conditional_runs_with_every_loss_unrolling_mode_and_stabiliser(tmp_path
     assert len(rows) == 4 and all(abs(r["d_loss"]) < 1e3 for r in rows)
     tensors, meta = load_checkpoint(run / "generator.safetensors")
     assert meta["classes"] == 10 and "G.embed.weight" in tensors
+    batchnorm = "--class-batchnorm" in extra
+    assert meta.get("class_batchnorm", False) == batchnorm and ("G.g.fc.1.gain.weight" in tensors) == batchnorm
+    assert open_generator(run).conditional.batchnorm == batchnorm  # read back as it was trained
 
 
 def test_a_conditional_run_resumes_exactly_and_unlabelled_data_is_refused(tmp_path, capsys, whole_and_resumed):
@@ -154,6 +186,6 @@ def test_a_conditional_run_resumes_exactly_and_unlabelled_data_is_refused(tmp_pa
 def test_transitional_conditioning_resumes_exactly_across_its_ramp(capsys, whole_and_resumed):
     # iterations 0-3 without classes, 4-6 blending them in: the resume comes at iteration 4
     a, b = whole_and_resumed(["train", "--dataset", "mnist", "-g", "M4", "-d", "M5", "--limit", "64", "-b", "16", "-q",
-                              "--conditional", "--condition-ramp", "3", "--ema", "1"])
+                              "--conditional", "--condition-ramp", "3", "--ema", "1", "--class-batchnorm"])
     assert all(torch.equal(a[k], b[k]) for k in a if not k.startswith("rng"))
     assert "--condition-ramp 3 had blended" in capsys.readouterr().err  # the cut run stopped at iteration 4

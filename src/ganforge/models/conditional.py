@@ -1,7 +1,8 @@
 """Class-conditional wrappers for any registered image G and D.
 
 - ``ConditionalG``: G(z, y) = G'([z, embed(y)]), the registered G built for a latent input
-  ``embed_dim`` wider (the input-concatenation of conditional GANs, Mirza and Osindero 2014).
+  ``embed_dim`` wider (the input-concatenation of conditional GANs, Mirza and Osindero 2014); with
+  ``batchnorm``, every BatchNorm of G' also takes its gain and bias from embed(y) (``ClassBatchNorm``).
 - ``ProjectionD``: D(x, y) = D'(x) + <embed(y), phi(x)>, phi(x) being what D's last linear layer
   reads (the projection discriminator, Miyato and Koyama 2018). Under PacGAN packing D judges m
   samples at once; their class embeddings are summed.
@@ -27,24 +28,68 @@ def embed_dim(classes: int) -> int:
     return min(classes, 32)
 
 
-class ConditionalG(nn.Module):
-    def __init__(self, g: nn.Module, classes: int, z_dim: int):
+class ClassBatchNorm(nn.Module):
+    """BatchNorm whose gain and bias also depend on the class (conditional BatchNorm, de Vries et al. 2017,
+    the G of Miyato and Koyama): bn(x) * (1 + W_g e) + W_b e, e being the class embedding ConditionalG
+    hands its layers before each pass. W_g and W_b start at 0, so the layer starts as the stock one."""
+
+    def __init__(self, bn: nn.modules.batchnorm._BatchNorm, width: int):
         super().__init__()
-        self.g, self.classes, self.z_dim = g, classes, z_dim
+        self.bn = bn
+        self.gain = nn.Linear(width, bn.num_features, bias=False)
+        self.shift = nn.Linear(width, bn.num_features, bias=False)
+        nn.init.zeros_(self.gain.weight)
+        nn.init.zeros_(self.shift.weight)
+        self.e: Optional[Tensor] = None  # (N, width), set by ConditionalG for one pass
+
+    def forward(self, x: Tensor) -> Tensor:
+        view = (len(x), -1) + (1,) * (x.dim() - 2)  # (N, C, 1, 1) for maps, (N, C) for vectors
+        gain, shift = self.gain(self.e).to(x.dtype).view(view), self.shift(self.e).to(x.dtype).view(view)
+        return self.bn(x) * (1 + gain) + shift
+
+
+class ConditionalG(nn.Module):
+    def __init__(self, g: nn.Module, classes: int, z_dim: int, batchnorm: bool = False):
+        super().__init__()
+        self.g, self.classes, self.z_dim, self.batchnorm = g, classes, z_dim, batchnorm
         self.embed = nn.Embedding(classes, embed_dim(classes))
         # not saved: training sets it every iteration, and a finished G is fully conditional
         self.register_buffer("strength", torch.ones(()), persistent=False)
+        if batchnorm:
+            _class_batchnorm(g, embed_dim(classes))
 
     def forward(self, z: Tensor, y: Tensor) -> Tensor:
         return self.from_embedding(z, self.embed(y))
 
     def from_embedding(self, z: Tensor, e: Tensor) -> Tensor:
         """G at class embeddings ``e`` (N, embed_dim): a blend of two classes' rows interpolates between them."""
-        return self.g(torch.cat([z, (self.strength * e).to(z.dtype)], 1))
+        e = (self.strength * e).to(z.dtype)
+        layers = [m for m in self.g.modules() if isinstance(m, ClassBatchNorm)]
+        for m in layers:
+            m.e = e
+        try:
+            return self.g(torch.cat([z, e], 1))
+        finally:
+            for m in layers:
+                m.e = None  # no pass may read another's classes
 
 
-def conditional_generator(name: str, *, shape: tuple[int, ...], z_dim: int, classes: int) -> ConditionalG:
-    return ConditionalG(build_model(name, role="G", shape=shape, z_dim=z_dim + embed_dim(classes)), classes, z_dim)
+def _class_batchnorm(module: nn.Module, width: int) -> None:
+    """Swap every BatchNorm of ``module`` for a ClassBatchNorm around it, in place."""
+    swapped = 0
+    for parent in list(module.modules()):
+        for name, child in parent.named_children():
+            if isinstance(child, nn.modules.batchnorm._BatchNorm):
+                setattr(parent, name, ClassBatchNorm(child, width))
+                swapped += 1
+    if not swapped:
+        raise GanforgeError("--class-batchnorm needs a generator with BatchNorm layers; this one has none")
+
+
+def conditional_generator(name: str, *, shape: tuple[int, ...], z_dim: int, classes: int,
+                          batchnorm: bool = False) -> ConditionalG:
+    g = build_model(name, role="G", shape=shape, z_dim=z_dim + embed_dim(classes))
+    return ConditionalG(g, classes, z_dim, batchnorm)
 
 
 class ProjectionD(nn.Module):
@@ -98,6 +143,11 @@ def set_class_strength(value: float, *modules: nn.Module) -> None:
         for m in module.modules():
             if isinstance(m, (ConditionalG, ProjectionD)):
                 m.strength.fill_(value)
+
+
+def class_shares(labels: Tensor, classes: int) -> Tensor:
+    """(classes,) float: each class's share of ``labels`` (N,), the prior G draws a class from."""
+    return (torch.bincount(labels.cpu(), minlength=classes).double() / len(labels)).float()
 
 
 GOLDEN = (5 ** 0.5 - 1) / 2

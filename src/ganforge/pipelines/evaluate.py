@@ -27,6 +27,7 @@ from ..evaluation.modes import STACKED_SAMPLES, TOY_SAMPLES, mode_histogram_metr
     toy_metrics
 from ..io import make_folder
 from ..loading import OpenedGenerator
+from ..models.conditional import classes_in_turn
 from ..plots import scatter_plot, truncation_plot
 from ..records import write_record
 from ..latent.sampling import sample
@@ -159,8 +160,9 @@ def _per_class(hits: Tensor, labels: Tensor, classes: int) -> list[Optional[floa
 
 
 def _asked(gen: OpenedGenerator, n: int) -> Tensor:
-    """The classes a conditional generator's ``n`` samples were asked for: cycled, as gen.G draws them."""
-    return torch.arange(n) % gen.classes
+    """The classes a conditional generator's ``n`` samples were asked for, as gen.G draws them: cycled, or
+    in proportion to its class prior."""
+    return classes_in_turn(n, gen.classes, gen.prior)
 
 
 def _toy(gen: OpenedGenerator, out: Path, n: int, psi: Optional[float], seed: int) -> dict[str, Any]:

@@ -17,6 +17,7 @@ import torch
 from torch import Tensor
 
 from ..errors import GanforgeError
+from ..models.conditional import class_shares
 
 COMPONENTS = 50  # principal components of the pixels k-means works in
 RESTARTS = 4  # k-means runs from different seeds; the one with the least inertia is kept
@@ -48,5 +49,4 @@ def find_clusters(x: Tensor, k: int, seed: int) -> Clusters:
         flat = PCA(COMPONENTS, random_state=seed).fit_transform(flat)
     labels = KMeans(k, n_init=RESTARTS, random_state=seed).fit(flat).labels_
     assignment = torch.from_numpy(labels.astype(np.int64))
-    prior = torch.bincount(assignment, minlength=k).double() / len(assignment)
-    return Clusters(assignment, prior.float())
+    return Clusters(assignment, class_shares(assignment, k))

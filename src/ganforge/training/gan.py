@@ -25,8 +25,8 @@ from ..errors import GanforgeError
 from ..io import RUNS, timestamp
 from ..losses import GanLoss, get_loss
 from ..models import build_model
-from ..models.conditional import (ProjectionD, class_strength, classes_in_turn, conditional_generator,
-                                  set_class_strength)
+from ..models.conditional import (ProjectionD, class_shares, class_strength, classes_in_turn,
+                                  conditional_generator, set_class_strength)
 from ..models.fast import speed_up
 from ..models.wrappers import Packed, spectral_normalise
 from .augment import Augment, Augmented
@@ -255,7 +255,8 @@ def build_gan(cfg: TrainConfig, shape: tuple[int, ...], device: torch.device, wo
     if cfg.conditional and not labels:
         raise GanforgeError("--conditional needs labels: put the images in one subfolder per class")
     classes = cfg.clusters or (labels if cfg.conditional else 0)
-    G = (conditional_generator(cfg.generator, shape=shape, z_dim=cfg.z_dim, classes=classes) if classes
+    G = (conditional_generator(cfg.generator, shape=shape, z_dim=cfg.z_dim, classes=classes,
+                               batchnorm=cfg.class_batchnorm) if classes
          else build_model(cfg.generator, role="G", shape=shape, z_dim=cfg.z_dim)).to(device)
     D = build_model(cfg.discriminator, role="D", shape=(cfg.pack * shape[0], *shape[1:])).to(device)
     G, D = speed_up(G, device), speed_up(D, device)
@@ -321,8 +322,13 @@ def build_gan_trainer(s: Setting) -> GanTrainer:
         check_count(cfg.clusters, len(s.data.train))  # on every rank: none may wait for a rank 0 that failed
         clusters = same_on_all_ranks(find_clusters(s.data.train, cfg.clusters, cfg.seed) if s.world.main else None,
                                      s.world)
-    gan = build_gan(cfg, s.data.shape, s.device, s.world, prior=None if clusters is None else clusters.prior,
-                    labels=len(s.data.extras.get("classes", ())) if dataset_classes(cfg.dataset) is None else None)
+    label_count = dataset_classes(cfg.dataset)
+    if label_count is None:  # a folder's class subfolders
+        label_count = len(s.data.extras.get("classes", ()))
+    prior = None if clusters is None else clusters.prior
+    if cfg.conditional and label_count and cfg.class_prior == "data":
+        prior = class_shares(s.data.train_labels, label_count)  # G draws each class as often as the data holds it
+    gan = build_gan(cfg, s.data.shape, s.device, s.world, prior=prior, labels=label_count)
     train_x, streamed = hold(s.data.train, s.device, data_budget(cfg.data_memory, s.device),
                    memory_format(cfg, s.device, s.data.shape))
     labels = s.data.train_labels if clusters is None else clusters.assignment
@@ -334,11 +340,14 @@ def build_gan_trainer(s: Setting) -> GanTrainer:
     gan.fixed_y = classes_in_turn(cfg.sample_count, gan.classes, gan.prior, s.device) if gan.classes else None
     gan.centres = s.data.extras.get("centres")
     gan.meta = {"generator": cfg.generator, "discriminator": cfg.discriminator, "z_dim": cfg.z_dim,
-                "shape": list(s.data.shape), "dataset": cfg.dataset, "loss": cfg.loss, "classes": gan.classes}
+                "shape": list(s.data.shape), "dataset": cfg.dataset, "loss": cfg.loss, "classes": gan.classes,
+                **({"class_batchnorm": True} if gan.classes and cfg.class_batchnorm else {})}
     if DATASETS.entry(cfg.dataset).meta["family"] == "by-size":  # what evaluate needs to read the same data
         gan.meta["data"] = {k: getattr(cfg, k) for k in ("images", "data_root", "image_size", "background", "fit")}
     if clusters is not None:
         gan.meta["clusters"] = {"prior": clusters.prior.tolist(), "digest": clusters.digest()}
+    elif prior is not None:
+        gan.meta["class_prior"] = prior.tolist()
     if cfg.ema:
         gan.ema = EmaOfG(gan.G, half_life=cfg.ema * 1000, rampup=cfg.ema_rampup)
         gan.modules["G_ema"] = gan.ema.model
