@@ -75,10 +75,11 @@ def test_default_file_in_the_run_folder_and_bad_input(runs, tmp_path, capsys):
     assert "cannot write" in capsys.readouterr().err
 
 
-def test_a_conditional_generator_exports_with_its_class_input(tmp_path):
+@pytest.mark.parametrize("extra", [[], ["--class-batchnorm"]], ids=["class-input", "class-batchnorm"])
+def test_a_conditional_generator_exports_with_its_class_input(tmp_path, extra):
     run = tmp_path / "cond"
     assert main(["train", "--dataset", "mnist", "-g", "M4", "-d", "M5", "--limit", "128", "-b", "32", "-e", "1", "-q",
-                 "--conditional", "-o", str(run)]) == 0
+                 "--conditional", *extra, "-o", str(run)]) == 0
     gen = open_generator(run)
     z = np.random.default_rng(0).standard_normal((6, gen.z_dim)).astype(np.float32)
     y = np.array([7, 7, 0, 3, 9, 1], dtype=np.int64)

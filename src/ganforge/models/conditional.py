@@ -43,8 +43,8 @@ class ClassBatchNorm(nn.Module):
         self.e: Optional[Tensor] = None  # (N, width), set by ConditionalG for one pass
 
     def forward(self, x: Tensor) -> Tensor:
-        view = (len(x), -1) + (1,) * (x.dim() - 2)  # (N, C, 1, 1) for maps, (N, C) for vectors
-        gain, shift = self.gain(self.e).to(x.dtype).view(view), self.shift(self.e).to(x.dtype).view(view)
+        over = (slice(None), slice(None)) + (None,) * (x.dim() - 2)  # (N, C, 1, 1) for maps, (N, C) for vectors
+        gain, shift = self.gain(self.e).to(x.dtype)[over], self.shift(self.e).to(x.dtype)[over]
         return self.bn(x) * (1 + gain) + shift
 
 
