@@ -1,0 +1,113 @@
+"""How much `ganforge reproduce --scale cpu` varies from run to run: the suite run several times as a user
+runs it, each generator's metrics read from its own `evaluation/metrics.json`, and each row's outcome
+(what the samples are) and spread (FID, classifier score, class KL, iterations) put side by side.
+
+    python benchmarks/reproduce.py --runs 2 --keep runs/spread   # about 50 minutes a run on a 2-core CPU
+    python benchmarks/reproduce.py --table                       # the Markdown again, from the JSON
+
+Its time-limited runs stop at whatever iteration the machine reached (the report's GANs after 8 minutes,
+the recipe after 10, each autoencoder after 3), so outcomes that depend on the iteration vary. Writes
+docs/benchmarks/reproduce.json and reproduce.md.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import DOCS, machine, table, write  # noqa: E402
+
+# The generators of the suite that are evaluated without truncation, by folder, and what the page calls them.
+ROWS = {
+    "gan-cross_entropy-k4": "GAN, cross_entropy loss, k=4",
+    "gan-non_saturated-k4": "GAN, non_saturated loss, k=4",
+    "gan-mse-k4": "GAN, mse loss, k=4",
+    "gan-non_saturated-k0": "GAN, non_saturated loss, k=0",
+    "gan-recipe": "the MNIST recipe (ganforge train --dataset mnist)",
+    "ae-moments": "autoencoder with moment matching, as a generator",
+}
+
+
+def outcome(m: dict) -> str:
+    """What the samples are, in the words the report uses, from the evaluator's numbers: a blank G's
+    samples all read as one class with no confidence to spare (score near 1); a collapsed G draws mostly
+    one or two digits (class KL to uniform above 1; uniform is 0, one class alone 2.3)."""
+    if m["classifier_score"] < 1.5:
+        return "nothing (one class, score < 1.5)"
+    if m["class_kl_to_uniform"] > 1.0:
+        return "mode collapse (class KL > 1)"
+    return "digits" if m["lenet_fid"] < 100 else "varied, blotchy digits"
+
+
+def read_suite(folder: Path) -> dict:
+    """One suite's rows: iterations and the untruncated evaluation of each generator in ROWS."""
+    suite = json.loads((folder / "reproduce.json").read_text())
+    status = {Path(e["folder"]).name: e for e in suite["experiments"]}
+    rows = {}
+    for name in ROWS:
+        evaluation = folder / name / "evaluation" / "metrics.json"
+        if not evaluation.is_file():  # the run failed or was skipped: the suite says why
+            rows[name] = {"outcome": f"{status[name]['status']}: {status[name]['reason']}"}
+            continue
+        metrics = json.loads(evaluation.read_text())
+        row = next(r for r in metrics["results"] if r.get("truncation") is None)
+        summary = json.loads((folder / name / "summary.json").read_text())
+        rows[name] = {"iterations": summary["iterations"], "seconds": summary["seconds"],
+                      **{k: row[k] for k in ("lenet_fid", "classifier_score", "class_kl_to_uniform", "precision",
+                                             "recall")}}
+        rows[name]["outcome"] = outcome(rows[name])
+    return {"minutes": round(suite["seconds"] / 60, 1), "rows": rows}
+
+
+def markdown(results: dict) -> str:
+    suites = results["suites"]
+    md = ["# `ganforge reproduce --scale cpu`, run after run", "",
+          f"{len(suites)} runs of `ganforge reproduce --scale cpu -o DIR` on {results['machine']['cpu']} "
+          f"({results['machine']['cores']} cores), one after another, nothing else running; each suite took "
+          + ", ".join(f"{s['minutes']:g}" for s in suites) + " minutes. FID and the classifier score in the MNIST "
+          "evaluator's features (10,000 samples, no truncation). A row is stable when every run drew the same "
+          "kind of picture.", ""]
+    header = "| generator | " + " | ".join(f"run {i + 1}" for i in range(len(suites))) + " | stable |"
+    rows = []
+    for name, title in ROWS.items():
+        cells = [suite["rows"][name] for suite in suites]
+        kinds = {c["outcome"] for c in cells}
+        rows.append(f"| {title} | " + " | ".join(
+            c["outcome"] if "lenet_fid" not in c else
+            f"{c['outcome']}: FID {c['lenet_fid']:,.0f}, score {c['classifier_score']:.2f}, class KL "
+            f"{c['class_kl_to_uniform']:.2f}, {c['iterations']:,} iterations" for c in cells)
+            + f" | {'yes' if len(kinds) == 1 else 'no'} |")
+    md += table(header, rows)
+    return "\n".join(md)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--runs", type=int, default=2, help="how many suites to run (default 2)")
+    p.add_argument("--keep", help="folder for the suites; suites finished there before are read, not run again")
+    p.add_argument("--table", action="store_true", help="only rebuild the Markdown from the saved JSON")
+    args = p.parse_args()
+    if args.table:
+        results = json.loads((DOCS / "reproduce.json").read_text())
+        write("reproduce", results, markdown(results))
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(args.keep or tmp)
+        suites = []
+        for i in range(args.runs):
+            folder = work / f"suite-{i + 1}"
+            if not (folder / "reproduce.json").is_file():
+                subprocess.run([sys.executable, "-m", "ganforge", "reproduce", "--scale", "cpu", "-o", str(folder)],
+                               check=True)
+            suites.append(read_suite(folder))
+            print(f"suite {i + 1}:", {k: v["outcome"] for k, v in suites[-1]["rows"].items()}, flush=True)
+    results = {"machine": machine(), "command": "ganforge reproduce --scale cpu", "suites": suites}
+    write("reproduce", results, markdown(results))
+
+
+if __name__ == "__main__":
+    main()
