@@ -186,6 +186,7 @@ def test_a_conditional_run_resumes_exactly_and_unlabelled_data_is_refused(tmp_pa
 def test_transitional_conditioning_resumes_exactly_across_its_ramp(capsys, whole_and_resumed):
     # iterations 0-3 without classes, 4-6 blending them in: the resume comes at iteration 4
     a, b = whole_and_resumed(["train", "--dataset", "mnist", "-g", "M4", "-d", "M5", "--limit", "64", "-b", "16", "-q",
-                              "--conditional", "--condition-ramp", "3", "--ema", "1", "--class-batchnorm"])
+                              "--conditional", "--condition-ramp", "3", "--ema", "1", "--class-batchnorm",
+                              "--class-prior", "data"])
     assert all(torch.equal(a[k], b[k]) for k in a if not k.startswith("rng"))
     assert "--condition-ramp 3 had blended" in capsys.readouterr().err  # the cut run stopped at iteration 4

@@ -92,8 +92,9 @@ def test_augmented_adaptive_images_match_one_process(tmp_path):
     assert_same_run(tmp_path / "one", tmp_path / "two", atol=1e-4)
 
 
-@pytest.mark.parametrize("unroll", [[], ["-k", "2", "--unroll-mode", "differentiable"], ["--condition-ramp", "2"]],
-                         ids=["k0", "k2-differentiable", "condition-ramp"])
+@pytest.mark.parametrize("unroll", [[], ["-k", "2", "--unroll-mode", "differentiable"], ["--condition-ramp", "2"],
+                                    ["--class-prior", "data", "--class-batchnorm"]],
+                         ids=["k0", "k2-differentiable", "condition-ramp", "class-prior-batchnorm"])
 def test_a_conditional_gan_matches_one_process(tmp_path, unroll):
     """Each rank takes its shard of the batch's labels with its images, and of G's drawn classes."""
     cond = ["--conditional", "--sync-bn", *unroll]
