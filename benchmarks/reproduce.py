@@ -2,8 +2,11 @@
 runs it, each generator's metrics read from its own `evaluation/metrics.json`, and each row's outcome
 (what the samples are) and spread (FID, classifier score, class KL, iterations) put side by side.
 
-    python benchmarks/reproduce.py --runs 2 --keep runs/spread   # about 50 minutes a run on a 2-core CPU
+    python benchmarks/reproduce.py --runs 2 --keep runs/spread   # about 50 minutes a suite on a 2-core CPU
     python benchmarks/reproduce.py --table                       # the Markdown again, from the JSON
+
+Each suite run is added to those already in docs/benchmarks/reproduce.json (with its date and machine), so
+the spread can grow over sessions.
 
 Its time-limited runs stop at whatever iteration the machine reached (the report's GANs after 8 minutes,
 the recipe after 10, each autoencoder after 3), so outcomes that depend on the iteration vary. Writes
@@ -16,6 +19,7 @@ import json
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -46,12 +50,13 @@ def outcome(m: dict) -> str:
 def read_suite(folder: Path) -> dict:
     """One suite's rows: iterations and the untruncated evaluation of each generator in ROWS."""
     suite = json.loads((folder / "reproduce.json").read_text())
-    status = {Path(e["folder"]).name: e for e in suite["experiments"]}
+    status = {e["folder"]: e for e in suite["experiments"]}
     rows = {}
     for name in ROWS:
         evaluation = folder / name / "evaluation" / "metrics.json"
-        if not evaluation.is_file():  # the run failed or was skipped: the suite says why
-            rows[name] = {"outcome": f"{status[name]['status']}: {status[name]['reason']}"}
+        if not evaluation.is_file():  # the run or its evaluation failed or was skipped: the suite says why
+            first = next(e for e in (status[name], status[f"{name}/evaluation"]) if e["status"] != "done")
+            rows[name] = {"outcome": f"{first['name']} {first['status']}: {first['reason']}"}
             continue
         metrics = json.loads(evaluation.read_text())
         row = next(r for r in metrics["results"] if r.get("truncation") is None)
@@ -65,12 +70,13 @@ def read_suite(folder: Path) -> dict:
 
 def markdown(results: dict) -> str:
     suites = results["suites"]
+    cpus = sorted({f"{x['machine']['cpu']} ({x['machine']['cores']} cores)" for x in suites})
     md = ["# `ganforge reproduce --scale cpu`, run after run", "",
-          f"{len(suites)} runs of `ganforge reproduce --scale cpu -o DIR` on {results['machine']['cpu']} "
-          f"({results['machine']['cores']} cores), one after another, nothing else running; each suite took "
-          + ", ".join(f"{s['minutes']:g}" for s in suites) + " minutes. FID and the classifier score in the MNIST "
-          "evaluator's features (10,000 samples, no truncation). A row is stable when every run drew the same "
-          "kind of picture.", ""]
+          f"{len(suites)} runs of `ganforge reproduce --scale cpu -o DIR` on {', '.join(cpus)}, nothing else "
+          "running: " + ", ".join(f"run {i + 1} on {x['measured']} took {x['minutes']:g} minutes"
+                                  for i, x in enumerate(suites)) + ". FID and the classifier score in the MNIST "
+          "evaluator's features (10,000 samples, no truncation); the outcome is read from them (`outcome()` in "
+          "benchmarks/reproduce.py). A row is stable when every run drew the same kind of picture.", ""]
     header = "| generator | " + " | ".join(f"run {i + 1}" for i in range(len(suites))) + " | stable |"
     rows = []
     for name, title in ROWS.items():
@@ -87,26 +93,25 @@ def markdown(results: dict) -> str:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--runs", type=int, default=2, help="how many suites to run (default 2)")
-    p.add_argument("--keep", help="folder for the suites; suites finished there before are read, not run again")
+    p.add_argument("--runs", type=int, default=2, help="how many suites to run and add to the table (default 2)")
+    p.add_argument("--keep", help="keep each suite's folder (its report.html, samples) under this folder")
     p.add_argument("--table", action="store_true", help="only rebuild the Markdown from the saved JSON")
     args = p.parse_args()
+    saved = DOCS / "reproduce.json"
+    results = json.loads(saved.read_text()) if saved.is_file() else {"command": "ganforge reproduce --scale cpu",
+                                                                     "suites": []}
     if args.table:
-        results = json.loads((DOCS / "reproduce.json").read_text())
         write("reproduce", results, markdown(results))
         return
     with tempfile.TemporaryDirectory() as tmp:
-        work = Path(args.keep or tmp)
-        suites = []
-        for i in range(args.runs):
-            folder = work / f"suite-{i + 1}"
-            if not (folder / "reproduce.json").is_file():
-                subprocess.run([sys.executable, "-m", "ganforge", "reproduce", "--scale", "cpu", "-o", str(folder)],
-                               check=True)
-            suites.append(read_suite(folder))
-            print(f"suite {i + 1}:", {k: v["outcome"] for k, v in suites[-1]["rows"].items()}, flush=True)
-    results = {"machine": machine(), "command": "ganforge reproduce --scale cpu", "suites": suites}
-    write("reproduce", results, markdown(results))
+        for _ in range(args.runs):  # each suite joins the earlier ones (of earlier days too) as soon as it ends
+            folder = Path(args.keep or tmp) / f"suite-{time.strftime('%Y%m%d-%H%M%S')}"
+            subprocess.run([sys.executable, "-m", "ganforge", "reproduce", "--scale", "cpu", "-o", str(folder)],
+                           check=True)
+            suite = {**read_suite(folder), "measured": time.strftime("%Y-%m-%d"), "machine": machine()}
+            results["suites"].append(suite)
+            print(f"suite {len(results['suites'])}:", {k: v["outcome"] for k, v in suite["rows"].items()}, flush=True)
+            write("reproduce", results, markdown(results))
 
 
 if __name__ == "__main__":

@@ -125,3 +125,39 @@ def test_each_training_experiment_shows_the_command_that_does_the_same(tmp_path,
         cls = TrainConfig if argv[0] == "train" else AEConfig
         shown = cls(**given_options(parser.parse_args(argv)))
         assert shown == exp.config
+
+
+@pytest.mark.slow  # the whole smoke suite, about 20 s
+def test_spread_benchmark_reads_a_suite(suite, tmp_path):
+    """benchmarks/reproduce.py reads each GAN row's evaluation from a finished suite, names the outcome, and
+    a row whose run failed says which experiment failed and why."""
+    import importlib.util
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "reproduce.py"
+    spec = importlib.util.spec_from_file_location("reproduce_spread", path)
+    spread = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(spread)
+    one = {**spread.read_suite(suite), "measured": "today", "machine": {"cpu": "test", "cores": 2}}
+    assert set(one["rows"]) == set(spread.ROWS)
+    for name, row in one["rows"].items():
+        metrics = read_record(suite / name / "evaluation" / "metrics.json")
+        untruncated = next(r for r in metrics["results"] if r.get("truncation") is None)
+        assert row["lenet_fid"] == untruncated["lenet_fid"]
+        assert row["outcome"] == spread.outcome(row)
+    # the same suite twice: every row stable
+    md = spread.markdown({"suites": [one, one]})
+    assert md.count("| yes |") == len(spread.ROWS)
+    # a suite whose mse run failed: that row says so, and differs from the good suite's
+    broken = tmp_path / "broken"
+    shutil.copytree(suite, broken)
+    shutil.rmtree(broken / "gan-mse-k4" / "evaluation")
+    record = json.loads((broken / "reproduce.json").read_text())
+    for e in record["experiments"]:
+        if e["folder"] == "gan-mse-k4":
+            e["status"], e["reason"] = "failed", "loss became nan"
+        elif e["folder"] == "gan-mse-k4/evaluation":
+            e["status"], e["reason"] = "skipped", "needs gan-mse-k4, which failed"
+    (broken / "reproduce.json").write_text(json.dumps(record))
+    two = {**spread.read_suite(broken), "measured": "today", "machine": {"cpu": "test", "cores": 2}}
+    assert two["rows"]["gan-mse-k4"] == {"outcome": "GAN, mse loss, k=4 failed: loss became nan"}
+    md = spread.markdown({"suites": [one, two]})
+    assert md.count("| yes |") == len(spread.ROWS) - 1 and "loss became nan" in md
