@@ -43,7 +43,7 @@ def outcome(m: dict) -> str:
     of one or two digits, so its samples cover almost none of the test digits' neighbourhoods (coverage
     below 0.05, where a G drawing blotchy but varied digits covers a third) or read as few classes (class
     KL to uniform above 1; uniform is 0, one class alone 2.3). It names no digit: the evaluator reads a
-    collapsed G's strokes as several classes (its grid of ones read 55 % as 1 in one run, mostly as 5 in
+    collapsed G's strokes as several classes (its grid of ones read 55 % as 1 in one run, most often as 5 in
     another)."""
     if m["classifier_score"] < 1.5:
         return "nothing (one class, score < 1.5)"
