@@ -209,6 +209,12 @@ TRAIN_OPTIONS: list[Option] = [
          recipe=True, plain=0.0, metavar="GAMMA"),
     _opt("reg_every", "--reg-every", "stabilisers", "lazy regularisation: the penalties every N iterations, "
          "scaled by N", kind=int, valid=at_least(1), recipe=True, plain=16, metavar="N"),
+    _opt("top_k", "--top-k", "stabilisers", "top-k training (Sinha et al. 2020): G learns only from the fakes D "
+         "rates most real, a share of each batch falling from all of them to SHARE (1: all, always)",
+         kind=float, valid=Range(0, 1, low_open=True), recipe=True, plain=1.0, metavar="SHARE"),
+    _opt("top_k_half_life", "--top-k-half-life", "stabilisers", "with --top-k below 1: the share of fakes G "
+         "learns from halves every KIMG thousand images until it reaches --top-k's", kind=float, default=800.0,
+         valid=POSITIVE, metavar="KIMG"),
     _opt("spectral_norm", "--spectral-norm", "stabilisers", "spectral normalisation of every weight layer of D, G "
          "or both", choices=SPECTRAL_NORM, recipe=True, plain="none"),
     _opt("pack", "--pack", "stabilisers", "PacGAN: D judges M samples at a time, concatenated along channels",

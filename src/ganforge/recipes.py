@@ -46,7 +46,8 @@ RECIPES: dict[str, dict[str, Any]] = {
     # fewer, broader clusters than MNIST's 20 (recall 0.45 -> 0.64), and D judging single garments: with pairs
     # a step is cheaper but FID at 10 minutes 21.2 against 15.3
     "fashion": {**_MNIST, "clusters": 12, "pack": 1},
-    "stacked-mnist": {**_DIGITS, "discriminator": "M5-deep", "pack": 2, "loss": "relativistic", "r1": 1.0, "r2": 1.0},
+    # D judging single triples: KL at 30 minutes 0.038 / 0.044 on seeds 0 / 1, with packs of 2 0.044 / 0.047
+    "stacked-mnist": {**_DIGITS, "discriminator": "M5-deep", "pack": 1, "loss": "relativistic", "r1": 1.0, "r2": 1.0},
     "emoji": _COLOUR,
     "cifar10": _COLOUR,  # derived from emoji's, at 32x32; CIFAR-10 cannot be fetched on the measuring machine
     "celeb": {**_COLOUR, "real_label": 1.0},  # the same, for photographs: not measurable offline

@@ -49,8 +49,9 @@ def assert_same_run(a, b, atol=2e-5) -> None:
 @pytest.mark.parametrize("unroll", [[], ["-k", "2"], ["-k", "2", "--unroll-mode", "differentiable"],
                                     ["--pack", "4", "--ema", "1", "--r1", "1", "--r2", "1", "--reg-every", "2",
                                      "--lr-half-life", "0.2"],
-                                    ["--spectral-norm", "both", "-k", "2"]],
-                         ids=["k0", "k2-restore", "k2-differentiable", "stabilisers", "spectral-norm"])
+                                    ["--spectral-norm", "both", "-k", "2"],
+                                    ["--top-k", "0.5", "--top-k-half-life", "0.2"]],
+                         ids=["k0", "k2-restore", "k2-differentiable", "stabilisers", "spectral-norm", "top-k"])
 def test_two_processes_match_one(tmp_path, unroll):
     ganforge(TOY + unroll + ["-e", "2", "-o", str(tmp_path / "one")])
     two = ganforge(TOY + unroll + ["-e", "2", "-o", str(tmp_path / "two")], procs=2)

@@ -1,5 +1,5 @@
 """The stabilisers' maths on tiny models: R1/R2 penalties with lazy scaling, spectral normalisation,
-PacGAN packing, the learning rates' half-life."""
+PacGAN packing, the learning rates' half-life, top-k training."""
 import copy
 import json
 
@@ -13,17 +13,18 @@ from ganforge.models import build_model
 from ganforge.models.wrappers import Packed
 from ganforge.training import GanTrainer, Schedule, build_gan
 from ganforge.training.optim import set_decayed_rates
-from ganforge.training.step import d_step, gradient_penalty
+from ganforge.training.distributed import SINGLE
+from ganforge.training.step import d_step, gradient_penalty, top_k
 
 CPU = torch.device("cpu")
 
 
-def _parts(r1=0.0, r2=0.0, reg_every=1):
+def _parts(r1=0.0, r2=0.0, reg_every=1, **kw):
     torch.manual_seed(0)
     G = build_model("toy-g", role="G", shape=(2,), z_dim=4)
     D = build_model("toy-d", role="D", shape=(2,))
     return GanTrainer(G, D, torch.optim.SGD(G.parameters(), lr=1.0), torch.optim.SGD(D.parameters(), lr=1.0),
-                      get_loss("non_saturated"), 4, r1=r1, r2=r2, schedule=Schedule(reg_every=reg_every))
+                      get_loss("non_saturated"), 4, r1=r1, r2=r2, schedule=Schedule(reg_every=reg_every), **kw)
 
 
 @pytest.mark.parametrize("r1,r2", [(10.0, 0.0), (0.0, 3.0), (2.0, 5.0)])
@@ -150,4 +151,45 @@ def test_a_run_with_a_rate_half_life_ends_at_the_decayed_rates_and_resumes_exact
 def test_a_negative_rate_half_life_is_one_line(tmp_path, run_cli, capsys):
     assert run_cli(["train", "--dataset", "ring", "--lr-half-life", "-1", "-o", str(tmp_path / "run")]) == 2
     assert "--lr-half-life must be a half-life >= 0" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("loss", ["non_saturated", "relativistic"])
+def test_top_k_gives_g_the_gradient_of_its_loss_over_the_best_rated_fakes_alone(loss):
+    """Sinha et al. 2020: G's loss as a mean over the k fakes D rates most real, the rest thrown away;
+    here k = ceil(0.4 * 6) = 3, the logits 3.0, 2.0 and 1.0."""
+    real = torch.tensor([0.2, 0.1, -0.3, 0.4, 0.0, 1.0])
+
+    def g(fake: torch.Tensor, pick=slice(None)) -> torch.Tensor:
+        return get_loss(loss).g(fake, real[pick]) if loss == "relativistic" else get_loss(loss).g(fake)
+
+    fake = torch.tensor([0.5, -2.0, 3.0, 1.0, -0.5, 2.0], requires_grad=True)
+    kept = top_k(fake, torch.tensor(0.4), SINGLE)
+    torch.testing.assert_close(kept, fake.detach())  # the values, and so the logged loss, do not change
+    g(kept).backward()
+    alone, best = fake.detach().clone().requires_grad_(True), [2, 5, 3]
+    g(alone[best], best).backward()
+    torch.testing.assert_close(fake.grad, alone.grad)
+    assert fake.grad[[0, 1, 4]].eq(0).all() and fake.grad[best].ne(0).all()
+    fake.grad = None
+    g(top_k(fake, torch.tensor(1e-6), SINGLE)).backward()
+    assert fake.grad.ne(0).sum() == 1 and fake.grad[2] != 0  # a share too small for one still keeps the best
+
+
+def test_top_k_share_halves_once_per_half_life_down_to_its_least():
+    parts = _parts(top_k=0.3)
+    parts.schedule = Schedule(top_k_half_life=500)
+    for iteration, share in [(0, 1.0), (5, 0.5), (2.5, 2 ** -0.5), (10, 0.3), (40, 0.3)]:
+        parts.prepare(iteration, 100)  # 100 images an iteration
+        assert parts.top_k_share.item() == pytest.approx(share, rel=1e-6)
+
+
+def test_a_top_k_run_resumes_exactly_and_refuses_a_share_of_zero(whole_and_resumed, tmp_path, run_cli, capsys):
+    args = ["train", "--dataset", "ring", "-g", "toy-g", "-d", "toy-d", "--limit", "512", "-b", "64", "-q",
+            "-l", "relativistic", "--top-k", "0.5", "--top-k-half-life", "0.2"]
+    a, b = whole_and_resumed(args)
+    assert all(torch.equal(a[k], b[k]) for k in a if not k.startswith("rng"))
+    assert load_config(TrainConfig, tmp_path / "whole", "gan-run").top_k == 0.5
+    assert run_cli(["train", "--dataset", "ring", "--top-k", "0", "-o", str(tmp_path / "run")]) == 2
+    assert "--top-k must be" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()

@@ -59,13 +59,14 @@ OPTIONS = {
     "cross_entropy, -gs 2 -ds 2": dict(MNIST, loss="cross_entropy", g_steps=2, d_steps=2),
     "mse, -k 2 restore": dict(MNIST, loss="mse", unroll_steps=2),
     "relativistic, -k 2 differentiable": dict(MNIST, loss="relativistic", unroll_steps=2, unroll_mode="differentiable"),
+    "relativistic, top-k": dict(MNIST, loss="relativistic", top_k=0.5, top_k_half_life=0.01),
     "hinge, conditional, R1 and R2 lazy, ramp, rate decay": dict(MNIST, loss="hinge", conditional=True, r1=1.0,
                                                                  r2=1.0, reg_every=2, condition_ramp=1,
                                                                  lr_half_life=1.0),
     "ADA, every augmentation, spectral norm": dict(dataset="stacked-mnist", generator="M4", discriminator="M5",
                                                    ema=1.0, augment_p=0.5, augment="translation,cutout,color",
                                                    ada_target=0.6, spectral_norm="both"),
-    "stacked-mnist recipe, pack by class": dict(dataset="stacked-mnist", clusters=4, pack_by_class=True),
+    "stacked-mnist recipe, packs of 2 by class": dict(dataset="stacked-mnist", clusters=4, pack=2, pack_by_class=True),
 }
 
 

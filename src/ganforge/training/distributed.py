@@ -95,6 +95,15 @@ def mean_over_ranks(t: Tensor, world: World) -> Tensor:
     return t
 
 
+def gathered(t: Tensor, world: World) -> Tensor:
+    """Every rank's ``t`` joined along the first dimension, in rank order (no gradient); ``t`` in one process."""
+    if not world.enabled:
+        return t
+    parts = [torch.empty_like(t) for _ in range(world.size)]
+    dist.all_gather(parts, t.contiguous())
+    return torch.cat(parts)
+
+
 def same_on_all_ranks(value, world: World):
     """Rank 0's ``value`` on every rank (a run folder named after the clock, say)."""
     if not world.enabled:

@@ -48,7 +48,8 @@ class Schedule:
     """What one iteration runs, as data (stylegan2-ada's phases): ``d_steps`` D updates, the first of them
     carrying the R1/R2 penalties every ``reg_every`` iterations (lazy regularisation); then ``g_steps`` G
     updates, each against a D ``unroll_steps`` steps ahead when unrolling; both learning rates halve every
-    ``lr_half_life`` images (0: constant)."""
+    ``lr_half_life`` images (0: constant); with top-k training, the share of fakes G learns from halves
+    every ``top_k_half_life`` images until it reaches the trainer's ``top_k``."""
 
     d_steps: int = 1
     g_steps: int = 1
@@ -57,11 +58,12 @@ class Schedule:
     reg_every: int = PLAIN["reg_every"]
     lr_half_life: float = 0.0  # images
     condition_ramp: int = 0  # iterations without classes, then as many blending them in (0: classes throughout)
+    top_k_half_life: float = 800_000.0  # images
 
     @classmethod
     def of(cls, cfg: TrainConfig) -> Schedule:
         return cls(cfg.d_steps, cfg.g_steps, cfg.unroll_steps, cfg.unroll_mode, cfg.reg_every, cfg.lr_half_life * 1000,
-                   cfg.condition_ramp if cfg.conditional or cfg.clusters else 0)
+                   cfg.condition_ramp if cfg.conditional or cfg.clusters else 0, cfg.top_k_half_life * 1000)
 
 
 @dataclass(eq=False)
@@ -91,6 +93,7 @@ class GanTrainer:
     batches: Optional[Batches] = None  # the training data; the loop and look-ahead D steps read it
     autocast: ContextManager = field(default_factory=contextlib.nullcontext)
     graphed: Optional[Callable[..., GanStats]] = None  # ``update`` as CUDA graphs (--cuda-graphs)
+    top_k: float = 1.0  # top-k training: the least share of fakes G learns from (1: all of them, always)
     # ---- what a run shows and saves (build_gan sets these)
     cfg: Optional[TrainConfig] = None
     fixed_z: Optional[Tensor] = None  # (sample_count, z) the latents of every epoch's sample grid
@@ -106,6 +109,8 @@ class GanTrainer:
         # D scores real and fake batches in one pass only when no layer of D mixes the samples of a
         # batch (BatchNorm does), so that one pass over both is the same as two
         self.joint_d = not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in self.D.modules())
+        # the share top-k training keeps, set on the host each iteration (prepare) and read by the step
+        self.top_k_share = torch.ones((), device=next(self.G.parameters()).device)
         self.rates = {self.opt_g: self.opt_g.param_groups[0]["lr"], self.opt_d: self.opt_d.param_groups[0]["lr"]} \
             if self.opt_g is not None else {}
         self.modules = {"G": self.G, "D": self.D, **({"G_ema": self.ema.model} if self.ema else {})}
@@ -138,7 +143,7 @@ class GanTrainer:
 
     def prepare(self, iteration: int, batch: int) -> bool:
         """What changes from one iteration to the next, set on the host before the step's maths: the
-        learning rates, the classes' strength, the moving average's weights (as data the step reads);
+        learning rates, the classes' strength, the moving average's weights, top-k's share (as data the step reads);
         returns whether this iteration carries the lazy penalties."""
         s, images = self.schedule, batch * self.world.size  # images per global batch
         if s.lr_half_life:
@@ -148,6 +153,8 @@ class GanTrainer:
                                *([self.ema.model] if self.ema else []))
         if self.ema is not None:
             self.ema.set_position((iteration + 1) * images, images)
+        if self.top_k < 1:
+            self.top_k_share.fill_(max(self.top_k, 0.5 ** (iteration * images / s.top_k_half_life)))
         return bool(self.r1 or self.r2) and iteration % s.reg_every == 0
 
     def update(self, real: Tensor, real_y: Optional[Tensor], lookahead: list[Labelled], penalise: bool) -> GanStats:
@@ -290,7 +297,7 @@ def build_gan(cfg: TrainConfig, shape: tuple[int, ...], device: torch.device, wo
                       Schedule.of(cfg), classes, None if prior is None else prior.to(device),  # drawn on the device
                       cfg.pack if cfg.pack_by_class else 1, world,
                       wrap(G, world, device), wrap(D, world, device), augment, batches=batches,
-                      autocast=autocast(cfg, device), cfg=cfg, **run)
+                      autocast=autocast(cfg, device), top_k=cfg.top_k, cfg=cfg, **run)
 
 
 def double_backward(cfg: TrainConfig) -> bool:

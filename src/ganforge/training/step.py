@@ -21,6 +21,8 @@ from torch import Tensor, nn
 from torch.distributed.nn.functional import all_reduce
 from torch.func import functional_call
 
+from .distributed import World, gathered
+
 if TYPE_CHECKING:
     from .gan import GanTrainer
 
@@ -91,9 +93,24 @@ def _g_update(t: GanTrainer, loss: Tensor) -> Tensor:
     return norm
 
 
+def top_k(logits: Tensor, share: Tensor, world: World) -> Tensor:
+    """``logits`` (B,) with G's gradient cut from all but the ``share`` (a 0-dim tensor) of the global batch
+    that D rates most real, and each kept one's gradient weighted as a mean over the kept would weigh it:
+    top-k training (Sinha et al. 2020), where the worst-rated fakes push G away from the nearest mode.
+    The values stay as they were, and the shapes are static (no host sync)."""
+    held = logits.detach()
+    everyone = gathered(held, world)  # (N,) the global batch's logits, N = B * ranks
+    count = (share * everyone.numel()).ceil().clamp(min=1)  # how many the share keeps, at least one
+    threshold = everyone.sort(descending=True).values.gather(0, count.long().reshape(1) - 1)
+    weight = (held >= threshold) * (everyone.numel() / count)  # DDP averages over ranks: means over N
+    return held + (logits - held) * weight
+
+
 def g_loss(t: GanTrainer, fake_logits: Tensor, real_logits: Callable[[], Tensor]) -> Tensor:
     """G's loss on D's ``fake_logits``; a paired loss also reads D on real data, ``real_logits()``
     (called only then: the other losses cost no extra D pass)."""
+    if t.top_k < 1:
+        fake_logits = top_k(fake_logits, t.top_k_share, t.world)
     return t.loss.g(fake_logits, real_logits()) if t.loss.paired else t.loss.g(fake_logits)
 
 
